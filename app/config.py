@@ -1,0 +1,82 @@
+"""Configuration from the environment: every ``PARLEY_*`` variable is read here.
+
+docs/configuration.md lists them; the event-store ones are translated into the
+eventsourcing library's own variables by :func:`event_store_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRUE = {"1", "y", "yes", "true", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = "sqlite"  # sqlite | postgres
+    sqlite_path: str = "var/parley.sqlite"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: str = "5432"
+    postgres_db: str = "parley"
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_schema: str = ""
+    postgres_pool_size: str = "5"
+    postgres_lock_timeout: str = "5"
+    create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_body_bytes: int = 1024 * 1024
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.__dataclass_fields__:
+            key = f"PARLEY_{name.upper()}"
+            if name != "extra" and key in environ:
+                values[name] = environ[key]
+        if "max_body_bytes" in values:
+            values["max_body_bytes"] = int(str(values["max_body_bytes"]))
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.store not in ("sqlite", "postgres"):
+            raise ValueError(f"PARLEY_STORE must be sqlite or postgres, not {settings.store!r}")
+        return settings
+
+    def creates_tables(self) -> bool:
+        if self.create_tables == "auto":
+            return self.store == "sqlite"
+        return self.create_tables.lower() in TRUE
+
+
+def event_store_env(settings: Settings, *, create_tables: bool | None = None) -> dict[str, str]:
+    """The eventsourcing library's environment for the configured store."""
+    create = settings.creates_tables() if create_tables is None else create_tables
+    env = {"CREATE_TABLE": "y" if create else "n"}
+    if settings.store == "sqlite":
+        path = settings.sqlite_path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    else:
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": settings.postgres_host,
+            "POSTGRES_PORT": settings.postgres_port,
+            "POSTGRES_DBNAME": settings.postgres_db,
+            "POSTGRES_USER": settings.postgres_user,
+            "POSTGRES_PASSWORD": settings.postgres_password,
+            "POSTGRES_POOL_SIZE": settings.postgres_pool_size,
+            "POSTGRES_LOCK_TIMEOUT": settings.postgres_lock_timeout,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+        }
+        if settings.postgres_schema:
+            env["POSTGRES_SCHEMA"] = settings.postgres_schema
+    return env | settings.extra

@@ -1,0 +1,435 @@
+"""The Conversation aggregate: one customer case, across every channel it moves through.
+
+Public methods check the rules and then call the ``@event`` methods. Only the ``@event``
+bodies change state, and they run again on every load, so nothing in them may consult
+the clock, make ids or raise on a rule: that all happens before, in the public method.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import values as v
+from domain.exceptions import (
+    ConversationResolvedError,
+    InvalidTransitionError,
+    InvalidValueError,
+    UnknownReplyError,
+)
+
+
+def _check_in(value: str, vocabulary: tuple[str, ...], field: str) -> None:
+    if value not in vocabulary:
+        raise InvalidValueError(
+            f"{value!r} is not one of {', '.join(vocabulary)}", field=field
+        )
+
+
+class Conversation(Aggregate):
+    TOPIC = "parley.Conversation"
+
+    class Event(Aggregate.Event):
+        """Every conversation event says who caused it (``actor``) and when (``timestamp``)."""
+
+        actor: str
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "parley.Conversation.Created"
+
+    # ------------------------------------------------------------------ opening
+    @event("Opened", topic="parley.Conversation.Opened")
+    def __init__(
+        self,
+        customer_id: UUID,
+        channel: str,
+        public: bool,
+        subject: str | None,
+        message_id: UUID,
+        external_id: str | None,
+        body: str,
+        published_at: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.customer_id = customer_id
+        self.origin_channel = channel
+        self.origin_public = public
+        self.current_channel = channel
+        self.subject = subject
+        self.status = v.OPEN
+        self.opened_at = timestamp
+        self.opened_by = actor
+        self.assignee: str | None = None
+        self.team: str | None = None
+        self.priority = "none"
+        self.tags: list[str] = []
+        self.snoozed_until: datetime | None = None
+        self.resolution: str | None = None
+        self.resolved_at: datetime | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.notes: list[dict[str, Any]] = []
+        self.channel_history: list[dict[str, Any]] = [
+            {"channel": channel, "since": timestamp, "reason": "opened"}
+        ]
+        self.external_ids: set[str] = set()
+        self._add_message(message_id, channel, external_id, body, public, published_at, timestamp)
+
+    # ------------------------------------------------------------------ inbound
+    def receive_message(
+        self,
+        *,
+        message_id: UUID,
+        channel: str,
+        external_id: str | None,
+        body: str,
+        published_at: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> bool:
+        """Record a customer's message. A resolved conversation is reopened first.
+
+        Returns False (and records nothing) when the channel's external id was seen already.
+        """
+        _check_in(channel, v.CHANNELS, "channel")
+        if external_id is not None and f"{channel}:{external_id}" in self.external_ids:
+            return False
+        if self.status == v.RESOLVED:
+            self._reopen(reason="customer_message", actor=actor, timestamp=timestamp)
+        self._receive_message(
+            message_id=message_id,
+            channel=channel,
+            external_id=external_id,
+            body=body,
+            public=v.is_public(channel),
+            published_at=published_at,
+            actor=actor,
+            timestamp=timestamp,
+        )
+        return True
+
+    @event("MessageReceived", topic="parley.Conversation.MessageReceived")
+    def _receive_message(
+        self,
+        message_id: UUID,
+        channel: str,
+        external_id: str | None,
+        body: str,
+        public: bool,
+        published_at: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self._add_message(message_id, channel, external_id, body, public, published_at, timestamp)
+        if self.status == v.SNOOZED:  # a customer writing wakes a snoozed case
+            self.status = v.OPEN
+            self.snoozed_until = None
+
+    def _add_message(
+        self,
+        message_id: UUID,
+        channel: str,
+        external_id: str | None,
+        body: str,
+        public: bool,
+        published_at: datetime,
+        observed_at: datetime,
+    ) -> None:
+        if external_id is not None:
+            self.external_ids.add(f"{channel}:{external_id}")
+        self.messages.append(
+            {
+                "id": message_id,
+                "channel": channel,
+                "external_id": external_id,
+                "body": body,
+                "public": public,
+                "published_at": published_at,
+                "observed_at": observed_at,
+            }
+        )
+
+    # ------------------------------------------------------------------ replies
+    def queue_reply(
+        self,
+        *,
+        reply_id: UUID,
+        kind: str,
+        body: str,
+        channel: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Record an agent's intent to reply; a worker delivers it and records the outcome."""
+        self._check_not_resolved()
+        _check_in(kind, v.REPLY_KINDS, "kind")
+        channel = channel or self.current_channel
+        if channel not in (self.current_channel, self.origin_channel):
+            raise InvalidValueError(
+                f"a reply goes out on the current channel ({self.current_channel}) or where "
+                f"the case began ({self.origin_channel}), not {channel}",
+                field="channel",
+            )
+        self._queue_reply(
+            reply_id=reply_id,
+            author=actor,
+            channel=channel,
+            public=v.is_public(channel),
+            kind=kind,
+            body=body,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("ReplyQueued", topic="parley.Conversation.ReplyQueued")
+    def _queue_reply(
+        self,
+        reply_id: UUID,
+        author: str,
+        channel: str,
+        public: bool,
+        kind: str,
+        body: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.replies[str(reply_id)] = {
+            "id": reply_id,
+            "author": author,
+            "channel": channel,
+            "public": public,
+            "kind": kind,
+            "body": body,
+            "queued_at": timestamp,
+            "status": v.QUEUED,
+            "external_id": None,
+            "delivered_at": None,
+            "attempts": 0,
+            "last_error": None,
+        }
+
+    def _reply(self, reply_id: UUID) -> dict[str, Any]:
+        try:
+            return self.replies[str(reply_id)]
+        except KeyError:
+            raise UnknownReplyError(f"no reply {reply_id} in this conversation") from None
+
+    def record_delivery(
+        self, *, reply_id: UUID, external_id: str, actor: str, timestamp: datetime
+    ) -> bool:
+        """Record that a reply reached its channel. A repeat with the same id is a no-op."""
+        reply = self._reply(reply_id)
+        if reply["status"] == v.DELIVERED:
+            if reply["external_id"] == external_id:
+                return False
+            raise InvalidTransitionError(
+                f"reply {reply_id} was delivered already as {reply['external_id']}"
+            )
+        self._deliver_reply(
+            reply_id=reply_id, external_id=external_id, actor=actor, timestamp=timestamp
+        )
+        return True
+
+    @event("ReplyDelivered", topic="parley.Conversation.ReplyDelivered")
+    def _deliver_reply(
+        self, reply_id: UUID, external_id: str, actor: str, timestamp: datetime
+    ) -> None:
+        reply = self.replies[str(reply_id)]
+        reply.update(status=v.DELIVERED, external_id=external_id, delivered_at=timestamp)
+
+    def record_delivery_failure(
+        self,
+        *,
+        reply_id: UUID,
+        reason: str,
+        attempt: int,
+        retryable: bool,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        if self._reply(reply_id)["status"] == v.DELIVERED:
+            raise InvalidTransitionError(f"reply {reply_id} was delivered already")
+        self._fail_reply(
+            reply_id=reply_id,
+            reason=reason,
+            attempt=attempt,
+            retryable=retryable,
+            actor=actor,
+            timestamp=timestamp,
+        )
+
+    @event("ReplyDeliveryFailed", topic="parley.Conversation.ReplyDeliveryFailed")
+    def _fail_reply(
+        self,
+        reply_id: UUID,
+        reason: str,
+        attempt: int,
+        retryable: bool,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        reply = self.replies[str(reply_id)]
+        reply.update(
+            status=v.QUEUED if retryable else v.FAILED,
+            attempts=attempt,
+            last_error=reason,
+        )
+
+    # ------------------------------------------------------------------ channel
+    def switch_channel(self, *, to: str, reason: str, actor: str, timestamp: datetime) -> None:
+        """Move the case to another channel. The application checks the customer's identity."""
+        self._check_not_resolved()
+        _check_in(to, v.CHANNELS, "channel")
+        if to == self.current_channel:
+            raise InvalidTransitionError(f"the conversation is on {to} already", field="channel")
+        self._switch_channel(
+            from_channel=self.current_channel, to_channel=to, reason=reason,
+            actor=actor, timestamp=timestamp,
+        )
+
+    @event("ChannelSwitched", topic="parley.Conversation.ChannelSwitched")
+    def _switch_channel(
+        self, from_channel: str, to_channel: str, reason: str, actor: str, timestamp: datetime
+    ) -> None:
+        self.current_channel = to_channel
+        self.channel_history.append({"channel": to_channel, "since": timestamp, "reason": reason})
+
+    # ------------------------------------------------------------------ triage
+    def assign(
+        self, *, agent: str | None, team: str | None, actor: str, timestamp: datetime
+    ) -> bool:
+        if agent is None and team is None:
+            raise InvalidValueError("name an agent, a team or both", field="agent")
+        if (agent or self.assignee) == self.assignee and (team or self.team) == self.team:
+            return False
+        self._assign(agent=agent, team=team, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Assigned", topic="parley.Conversation.Assigned")
+    def _assign(self, agent: str | None, team: str | None, actor: str, timestamp: datetime) -> None:
+        if agent is not None:
+            self.assignee = agent
+        if team is not None:
+            self.team = team
+
+    def unassign(self, *, agent: bool, team: bool, actor: str, timestamp: datetime) -> bool:
+        agent = agent and self.assignee is not None
+        team = team and self.team is not None
+        if not (agent or team):
+            return False
+        self._unassign(agent=agent, team=team, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Unassigned", topic="parley.Conversation.Unassigned")
+    def _unassign(self, agent: bool, team: bool, actor: str, timestamp: datetime) -> None:
+        if agent:
+            self.assignee = None
+        if team:
+            self.team = None
+
+    def add_note(self, *, note_id: UUID, body: str, actor: str, timestamp: datetime) -> None:
+        self._add_note(note_id=note_id, body=body, actor=actor, timestamp=timestamp)
+
+    @event("NoteAdded", topic="parley.Conversation.NoteAdded")
+    def _add_note(self, note_id: UUID, body: str, actor: str, timestamp: datetime) -> None:
+        self.notes.append({"id": note_id, "author": actor, "body": body, "added_at": timestamp})
+
+    def tag(self, *, tag: str, actor: str, timestamp: datetime) -> bool:
+        if tag in self.tags:
+            return False
+        self._tag(tag=tag, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Tagged", topic="parley.Conversation.Tagged")
+    def _tag(self, tag: str, actor: str, timestamp: datetime) -> None:
+        self.tags.append(tag)
+
+    def untag(self, *, tag: str, actor: str, timestamp: datetime) -> bool:
+        if tag not in self.tags:
+            return False
+        self._untag(tag=tag, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Untagged", topic="parley.Conversation.Untagged")
+    def _untag(self, tag: str, actor: str, timestamp: datetime) -> None:
+        self.tags.remove(tag)
+
+    def change_priority(self, *, priority: str, actor: str, timestamp: datetime) -> bool:
+        _check_in(priority, v.PRIORITIES, "priority")
+        if priority == self.priority:
+            return False
+        self._change_priority(priority=priority, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("PriorityChanged", topic="parley.Conversation.PriorityChanged")
+    def _change_priority(self, priority: str, actor: str, timestamp: datetime) -> None:
+        self.priority = priority
+
+    def snooze(self, *, until: datetime, actor: str, timestamp: datetime) -> None:
+        self._check_not_resolved()
+        if until <= timestamp:
+            raise InvalidValueError("snooze until a moment in the future", field="until")
+        self._snooze(until=until, actor=actor, timestamp=timestamp)
+
+    @event("Snoozed", topic="parley.Conversation.Snoozed")
+    def _snooze(self, until: datetime, actor: str, timestamp: datetime) -> None:
+        self.status = v.SNOOZED
+        self.snoozed_until = until
+
+    def unsnooze(self, *, actor: str, timestamp: datetime) -> bool:
+        if self.status != v.SNOOZED:
+            return False
+        self._unsnooze(actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Unsnoozed", topic="parley.Conversation.Unsnoozed")
+    def _unsnooze(self, actor: str, timestamp: datetime) -> None:
+        self.status = v.OPEN
+        self.snoozed_until = None
+
+    # ------------------------------------------------------------------ closing
+    def resolve(self, *, resolution: str, actor: str, timestamp: datetime) -> None:
+        _check_in(resolution, v.RESOLUTION_CODES, "resolution")
+        if self.status == v.RESOLVED:
+            raise InvalidTransitionError("the conversation is resolved already")
+        self._resolve(resolution=resolution, actor=actor, timestamp=timestamp)
+
+    @event("Resolved", topic="parley.Conversation.Resolved")
+    def _resolve(self, resolution: str, actor: str, timestamp: datetime) -> None:
+        self.status = v.RESOLVED
+        self.resolution = resolution
+        self.resolved_at = timestamp
+        self.snoozed_until = None
+
+    def reopen(self, *, reason: str, actor: str, timestamp: datetime) -> None:
+        if self.status != v.RESOLVED:
+            raise InvalidTransitionError("only a resolved conversation can be reopened")
+        self._reopen(reason=reason, actor=actor, timestamp=timestamp)
+
+    @event("Reopened", topic="parley.Conversation.Reopened")
+    def _reopen(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.status = v.OPEN
+        self.resolution = None
+        self.resolved_at = None
+
+    # ------------------------------------------------------------------ guards
+    def _check_not_resolved(self) -> None:
+        if self.status == v.RESOLVED:
+            raise ConversationResolvedError(
+                "the conversation is resolved: reopen it first", field="status"
+            )
+
+    @property
+    def awaiting(self) -> str:
+        """What the case waits for: ``acknowledgement``, ``reply`` or ``nothing``."""
+        if self.status == v.RESOLVED:
+            return "nothing"
+        if not self.replies:
+            return "acknowledgement"
+        last_message = self.messages[-1]["observed_at"]
+        last_reply = max(r["queued_at"] for r in self.replies.values())
+        return "reply" if last_message > last_reply else "nothing"

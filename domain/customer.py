@@ -1,0 +1,92 @@
+"""The Customer aggregate: a person, and every identity they reach us by.
+
+A merge joins two records of one person (the same customer wrote by e-mail and on X);
+the absorbed record keeps its own identities and events, and only points at the one it
+joined, so an unmerge restores exactly what the merge joined.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.exceptions import MergeError
+from domain.values import Identity
+
+
+class Customer(Aggregate):
+    TOPIC = "parley.Customer"
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "parley.Customer.Created"
+
+    @event("Registered", topic="parley.Customer.Registered")
+    def __init__(
+        self,
+        name: str | None,
+        identities: list[dict[str, Any]],
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.name = name
+        self.identities: list[dict[str, Any]] = list(identities)
+        self.registered_at = timestamp
+        self.merged_into: UUID | None = None
+        self.absorbed: list[UUID] = []
+
+    def has_identity(self, identity: Identity) -> bool:
+        return any(Identity(**i).key == identity.key for i in self.identities)
+
+    def add_identity(self, *, identity: Identity, actor: str, timestamp: datetime) -> bool:
+        if self.has_identity(identity):
+            return False
+        self._add_identity(identity=identity.as_dict(), actor=actor, timestamp=timestamp)
+        return True
+
+    @event("IdentityAdded", topic="parley.Customer.IdentityAdded")
+    def _add_identity(self, identity: dict[str, Any], actor: str, timestamp: datetime) -> None:
+        self.identities.append(identity)
+
+    def merge_into(self, *, target: Customer, actor: str, timestamp: datetime) -> None:
+        """Join this customer into ``target``: both aggregates record their side."""
+        if target.id == self.id:
+            raise MergeError("a customer cannot be merged into itself", field="target_id")
+        if self.merged_into is not None:
+            raise MergeError(f"{self.id} is merged into {self.merged_into} already")
+        if target.merged_into is not None:
+            raise MergeError(
+                f"{target.id} is itself merged into {target.merged_into}: merge into that one",
+                field="target_id",
+            )
+        if self.absorbed:
+            raise MergeError(f"{self.id} has absorbed others: merge them the other way round")
+        self._merge(target_id=target.id, actor=actor, timestamp=timestamp)
+        target._absorb(source_id=self.id, actor=actor, timestamp=timestamp)
+
+    @event("Merged", topic="parley.Customer.Merged")
+    def _merge(self, target_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.merged_into = target_id
+
+    @event("Absorbed", topic="parley.Customer.Absorbed")
+    def _absorb(self, source_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.absorbed.append(source_id)
+
+    def unmerge_from(self, *, target: Customer, actor: str, timestamp: datetime) -> None:
+        if self.merged_into != target.id or self.id not in target.absorbed:
+            raise MergeError(f"{self.id} is not merged into {target.id}")
+        self._unmerge(target_id=target.id, actor=actor, timestamp=timestamp)
+        target._release(source_id=self.id, actor=actor, timestamp=timestamp)
+
+    @event("Unmerged", topic="parley.Customer.Unmerged")
+    def _unmerge(self, target_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.merged_into = None
+
+    @event("Released", topic="parley.Customer.Released")
+    def _release(self, source_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.absorbed.remove(source_id)

@@ -1,0 +1,83 @@
+"""Domain errors. The HTTP edge maps each to a status in one place (app/errors.py)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class DomainError(Exception):
+    """A command was refused by a business rule; nothing was recorded."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        if field is not None:
+            self.field = field
+
+
+class NotFoundError(DomainError):
+    """No such aggregate."""
+
+
+class ConversationNotFoundError(NotFoundError):
+    pass
+
+
+class CustomerNotFoundError(NotFoundError):
+    pass
+
+
+class ConversationResolvedError(DomainError):
+    """The conversation is resolved: reopen it before replying or switching."""
+
+
+class UnknownReplyError(DomainError):
+    field = "reply_id"
+
+
+class ChannelIdentityMissingError(DomainError):
+    """A switch to a channel the customer cannot be reached on, and no identity given."""
+
+    field = "identity"
+
+
+class IdentityTakenError(DomainError):
+    """The identity already belongs to another customer."""
+
+    field = "identity"
+
+
+class InvalidValueError(DomainError):
+    """A value outside the vocabulary (an unknown channel, priority, ...)."""
+
+
+class InvalidTransitionError(DomainError):
+    """The command makes no sense in the aggregate's current state."""
+
+
+class MergeError(DomainError):
+    """A merge or unmerge that would lose or tangle customers."""
+
+
+class VersionConflictError(DomainError):
+    """Someone else changed the aggregate first (optimistic concurrency)."""
+
+    def __init__(self, aggregate_id: UUID, current_version: int, expected: int | None = None):
+        self.aggregate_id = aggregate_id
+        self.current_version = current_version
+        self.expected = expected
+        super().__init__(
+            f"{aggregate_id} is at version {current_version}"
+            + (f", not {expected}" if expected is not None else "")
+        )
+
+
+class PreconditionFailedError(VersionConflictError):
+    """The client's If-Match named a version that is no longer current."""
+
+
+class IdempotencyKeyReusedError(DomainError):
+    """The same Idempotency-Key was sent with a different request."""
+
+    field = "Idempotency-Key"

@@ -1,0 +1,65 @@
+"""Natural-key indexes: aggregates whose id is a uuid5 of a key.
+
+Creating one twice is a version conflict in the store, so a second customer for the
+same identity, or a second record of the same tweet, can never be written, even by two
+processes racing (the idea of the eventsourcing contentmanagement example's ``Index``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://parley.invalid/ns")
+
+
+def key_id(kind: str, key: str) -> UUID:
+    return uuid5(NAMESPACE, f"{kind}/{key}")
+
+
+class IdentityIndex(Aggregate):
+    """Maps a customer identity (``email:ann@example.com``) to its customer."""
+
+    TOPIC = "parley.IdentityIndex"
+
+    class Created(Aggregate.Created):
+        TOPIC = "parley.IdentityIndex.Created"
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return key_id("identity", key)
+
+    @event("Claimed", topic="parley.IdentityIndex.Claimed")
+    def __init__(self, key: str, customer_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.key = key
+        self.customer_id = customer_id
+
+
+class InboundIndex(Aggregate):
+    """Maps a channel's external id (tweet id, DM event id, Message-ID) to where it landed."""
+
+    TOPIC = "parley.InboundIndex"
+
+    class Created(Aggregate.Created):
+        TOPIC = "parley.InboundIndex.Created"
+
+    @staticmethod
+    def create_id(channel: str, external_id: str) -> UUID:
+        return key_id("inbound", f"{channel}:{external_id}")
+
+    @event("Recorded", topic="parley.InboundIndex.Recorded")
+    def __init__(
+        self,
+        channel: str,
+        external_id: str,
+        conversation_id: UUID,
+        message_id: UUID,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.channel = channel
+        self.external_id = external_id
+        self.conversation_id = conversation_id
+        self.message_id = message_id

@@ -1,0 +1,101 @@
+"""Value objects and vocabularies shared by the aggregates.
+
+Values are stored in events as plain strings (not ``str`` Enums, which bypass custom
+transcoding and come back as plain strings anyway); these tuples are the vocabularies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Channels a contact can arrive on or a reply can leave by.
+X_PUBLIC = "x_public"  # a tweet / mention
+X_DM = "x_dm"  # an X direct message
+EMAIL = "email"
+CHAT = "chat"  # web chat widget
+PHONE = "phone"  # a logged phone call
+API = "api"  # any other integration posting through the REST API
+
+CHANNELS = (X_PUBLIC, X_DM, EMAIL, CHAT, PHONE, API)
+PUBLIC_CHANNELS = frozenset({X_PUBLIC})
+
+# Identity kinds a customer can be reached by, and which channels each one opens.
+IDENTITY_X = "x"  # X user id (the handle is kept beside it, it can change)
+IDENTITY_EMAIL = "email"
+IDENTITY_PHONE = "phone"
+IDENTITY_KINDS = (IDENTITY_X, IDENTITY_EMAIL, IDENTITY_PHONE)
+
+CHANNEL_IDENTITY_KIND: dict[str, str | None] = {
+    X_PUBLIC: IDENTITY_X,
+    X_DM: IDENTITY_X,
+    EMAIL: IDENTITY_EMAIL,
+    PHONE: IDENTITY_PHONE,
+    CHAT: None,  # chat runs in the session the customer opened: no identity needed
+    API: None,
+}
+
+REPLY_KINDS = ("acknowledgement", "answer", "follow_up")
+PRIORITIES = ("none", "low", "medium", "high", "urgent")
+RESOLUTION_CODES = ("answered", "fixed", "no_response", "duplicate", "spam", "other")
+
+# Conversation statuses.
+OPEN = "open"
+SNOOZED = "snoozed"
+RESOLVED = "resolved"
+
+# Reply delivery statuses.
+QUEUED = "queued"
+DELIVERED = "delivered"
+FAILED = "failed"
+
+# Actor kinds: who caused an event.
+ACTOR_KINDS = ("customer", "agent", "supervisor", "auditor", "ops", "integration", "system")
+SYSTEM = "system"
+
+
+def is_public(channel: str) -> bool:
+    """Whether a message on this channel is visible to everyone (a tweet)."""
+    return channel in PUBLIC_CHANNELS
+
+
+def actor(kind: str, name: str | None = None) -> str:
+    """The actor string stored on events: ``kind:name`` (``system`` alone)."""
+    if kind not in ACTOR_KINDS:
+        raise ValueError(f"unknown actor kind {kind!r}")
+    return kind if name is None else f"{kind}:{name}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A way to reach a customer on a channel: an X user, an e-mail address, a phone."""
+
+    kind: str
+    value: str
+    handle: str | None = None  # the X @handle, for display; the id is what identifies
+
+    def __post_init__(self) -> None:
+        if self.kind not in IDENTITY_KINDS:
+            raise ValueError(f"unknown identity kind {self.kind!r}")
+        if not self.value:
+            raise ValueError("an identity needs a value")
+
+    @property
+    def key(self) -> str:
+        """The normalised natural key: e-mail addresses are case-insensitive."""
+        value = self.value.strip()
+        if self.kind == IDENTITY_EMAIL:
+            value = value.lower()
+        if self.kind == IDENTITY_PHONE:
+            value = "".join(ch for ch in value if ch.isdigit() or ch == "+")
+        return f"{self.kind}:{value}"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "value": self.value, "handle": self.handle}
+
+
+def check_channel(channel: str, field: str = "channel") -> None:
+    # Imported here: exceptions import nothing from values, values stays dependency-free.
+    from domain.exceptions import InvalidValueError
+
+    if channel not in CHANNELS:
+        raise InvalidValueError(f"{channel!r} is not one of {', '.join(CHANNELS)}", field=field)
