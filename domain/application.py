@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain import values as v
+from domain.conversation import Conversation
 from domain.customer import Customer
 from domain.customers import CustomerDirectory
 from domain.exceptions import (
@@ -31,8 +32,6 @@ from domain.exceptions import (
 from domain.idempotency import IdempotencyKey
 from domain.indexes import InboundIndex
 from domain.values import Identity
-
-from domain.conversation import Conversation
 
 Clock = Callable[[], datetime]
 A = TypeVar("A", bound=Aggregate)
@@ -99,7 +98,7 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
                     key=claim.key,
                     fingerprint=claim.fingerprint,
                     status=claim.status,
-                    response=_jsonable(body),
+                    response=v.plain(body),
                     actor=claim.principal,
                     timestamp=self.clock(),
                 )
@@ -127,31 +126,33 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         except AggregateNotFoundError:
             return None
         if claim.fingerprint != fingerprint:
-            raise IdempotencyKeyReusedError(
-                "this Idempotency-Key was used for a different request"
-            )
+            raise IdempotencyKeyReusedError("this Idempotency-Key was used for a different request")
         return claim
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
     # ------------------------------------------------------------------ reading
-    def get_conversation(self, conversation_id: UUID, as_of: datetime | None = None) -> Conversation:
+    def get_conversation(
+        self, conversation_id: UUID, as_of: datetime | None = None
+    ) -> Conversation:
         """The conversation now, or as it stood at ``as_of`` (auditors' time travel)."""
         version = None
         if as_of is not None:
             version = 0
             for stored in self.events.get(conversation_id):
-                if stored.timestamp > as_of:
+                if stored.timestamp > as_of:  # type: ignore[attr-defined]
                     break
                 version = stored.originator_version
             if version == 0:
-                raise ConversationNotFoundError(f"conversation {conversation_id} did not exist then")
+                raise ConversationNotFoundError(
+                    f"conversation {conversation_id} did not exist then"
+                )
         return self._load(Conversation, conversation_id, version=version)
 
     def conversation_events(
         self, conversation_id: UUID, after_version: int = 0, limit: int = 100
-    ) -> list[Aggregate.Event]:
+    ) -> list[Any]:
         self._load(Conversation, conversation_id)
         return list(self.events.get(conversation_id, gt=after_version, limit=limit))
 
@@ -250,8 +251,11 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             conversation.id,
             conversation.version,
             None,
-            {"created": False, "customer_id": conversation.customer_id,
-             "message_id": index.message_id},
+            {
+                "created": False,
+                "customer_id": conversation.customer_id,
+                "message_id": index.message_id,
+            },
         )
 
     def receive_message(
@@ -316,8 +320,12 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         conversation = self._conversation(conversation_id, expected_version)
         reply_id = uuid4()
         conversation.queue_reply(
-            reply_id=reply_id, kind=kind, body=body, channel=channel,
-            actor=actor, timestamp=self.clock(),
+            reply_id=reply_id,
+            kind=kind,
+            body=body,
+            channel=channel,
+            actor=actor,
+            timestamp=self.clock(),
         )
         reply = conversation.replies[str(reply_id)]
         extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
@@ -344,8 +352,12 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
     ) -> Outcome:
         conversation = self._load(Conversation, conversation_id)
         conversation.record_delivery_failure(
-            reply_id=reply_id, reason=reason, attempt=attempt, retryable=retryable,
-            actor=actor, timestamp=self.clock(),
+            reply_id=reply_id,
+            reason=reason,
+            attempt=attempt,
+            retryable=retryable,
+            actor=actor,
+            timestamp=self.clock(),
         )
         return self._save(conversation, response=self._outcome(conversation))
 
@@ -398,16 +410,3 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         conversation = self._conversation(conversation_id, expected_version)
         command(conversation, self.clock())
         return self._save(conversation, claim=claim, response=self._outcome(conversation, **extra))
-
-
-def _jsonable(value: Any) -> Any:
-    """Make a response body storable in an event: UUIDs and datetimes as strings."""
-    if isinstance(value, dict):
-        return {k: _jsonable(x) for k, x in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(x) for x in value]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

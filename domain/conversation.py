@@ -24,9 +24,7 @@ from domain.exceptions import (
 
 def _check_in(value: str, vocabulary: tuple[str, ...], field: str) -> None:
     if value not in vocabulary:
-        raise InvalidValueError(
-            f"{value!r} is not one of {', '.join(vocabulary)}", field=field
-        )
+        raise InvalidValueError(f"{value!r} is not one of {', '.join(vocabulary)}", field=field)
 
 
 class Conversation(Aggregate):
@@ -287,8 +285,11 @@ class Conversation(Aggregate):
         if to == self.current_channel:
             raise InvalidTransitionError(f"the conversation is on {to} already", field="channel")
         self._switch_channel(
-            from_channel=self.current_channel, to_channel=to, reason=reason,
-            actor=actor, timestamp=timestamp,
+            from_channel=self.current_channel,
+            to_channel=to,
+            reason=reason,
+            actor=actor,
+            timestamp=timestamp,
         )
 
     @event("ChannelSwitched", topic="parley.Conversation.ChannelSwitched")

@@ -112,7 +112,9 @@ class CustomerDirectory:
                 raise IdentityTakenError(f"{identity.key} belongs to customer {owner.id}")
             return []
         customer.add_identity(identity=identity, actor=actor, timestamp=now)
-        return [IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)]
+        return [
+            IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)
+        ]
 
     def register_customer(
         self, *, name: str | None, identities: list[Identity], actor: str, claim: Any = None
@@ -127,7 +129,10 @@ class CustomerDirectory:
         customer = Customer(
             name=name, identities=[i.as_dict() for i in unique.values()], actor=actor, timestamp=now
         )
-        indexes = [IdentityIndex(key=k, customer_id=customer.id, actor=actor, timestamp=now) for k in unique]
+        indexes = [
+            IdentityIndex(key=k, customer_id=customer.id, actor=actor, timestamp=now)
+            for k in unique
+        ]
         return self._save(customer, *indexes, claim=claim, response=self._outcome(customer))
 
     def add_identity(
@@ -160,7 +165,10 @@ class CustomerDirectory:
         if role not in ROLES:
             raise InvalidValueError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
         api_token = ApiToken(
-            token_hash=hash_token(token), name=name, role=role, actor=actor,
+            token_hash=hash_token(token),
+            name=name,
+            role=role,
+            actor=actor,
             timestamp=self.clock(),
         )
         self._save(api_token, response=self._outcome(api_token))

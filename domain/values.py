@@ -7,6 +7,9 @@ transcoding and come back as plain strings anyway); these tuples are the vocabul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 # Channels a contact can arrive on or a reply can leave by.
 X_PUBLIC = "x_public"  # a tweet / mention
@@ -99,3 +102,16 @@ def check_channel(channel: str, field: str = "channel") -> None:
 
     if channel not in CHANNELS:
         raise InvalidValueError(f"{channel!r} is not one of {', '.join(CHANNELS)}", field=field)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: UUIDs and datetimes (ISO 8601) as strings, sets as lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(x) for k, x in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(x) for x in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

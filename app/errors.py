@@ -1,0 +1,177 @@
+"""The one place where errors become HTTP: RFC 9457 ``application/problem+json`` bodies.
+
+Domain errors map to statuses here, not in views; validation errors name each field.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import OperationalError
+from flask import Flask, Response, json
+from flask_smorest import Api
+from marshmallow import Schema, ValidationError, fields
+from werkzeug.exceptions import HTTPException
+
+from domain.exceptions import (
+    ChannelIdentityMissingError,
+    ConversationResolvedError,
+    DomainError,
+    IdempotencyKeyReusedError,
+    IdentityTakenError,
+    InvalidTransitionError,
+    InvalidValueError,
+    MergeError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnknownReplyError,
+    VersionConflictError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of decides its status.
+DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
+    (NotFoundError, 404, "not-found"),
+    (PreconditionFailedError, 412, "precondition-failed"),
+    (VersionConflictError, 409, "version-conflict"),
+    (ConversationResolvedError, 409, "conversation-resolved"),
+    (IdentityTakenError, 409, "identity-taken"),
+    (MergeError, 409, "merge-refused"),
+    (InvalidTransitionError, 409, "invalid-transition"),
+    (ChannelIdentityMissingError, 422, "channel-identity-missing"),
+    (UnknownReplyError, 422, "unknown-reply"),
+    (IdempotencyKeyReusedError, 422, "idempotency-key-reused"),
+    (InvalidValueError, 422, "invalid-value"),
+    (DomainError, 422, "refused"),
+]
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(metadata={"description": "the field, header or parameter at fault"})
+    location = fields.String(metadata={"description": "json, query, path or header"})
+    message = fields.String()
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(metadata={"description": "a URI naming the kind of problem"})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema), metadata={"description": "per field"})
+    current_version = fields.Integer(metadata={"description": "on 409/412: the version now"})
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    kind: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://parley.invalid/problems/{kind or status}",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, location: str, prefix: str = "") -> list[dict[str, str]]:
+    """webargs' nested ``{"json": {"identity": {"kind": ["..."]}}}`` as a flat list."""
+    out: list[dict[str, str]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += _flatten(value, location, name)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out += [{"field": prefix or "_body", "location": location, "message": m} for m in messages]
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            out += _flatten(value, location, f"{prefix}[{i}]")
+    else:
+        out.append({"field": prefix or "_body", "location": location, "message": str(messages)})
+    return out
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, answering every HTTP error as a problem document."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        errors: list[dict[str, str]] = []
+        for location, messages in (data.get("messages") or {}).items():
+            errors += _flatten(messages, location)
+        code = error.code or 500
+        detail = data.get("message") or error.description
+        if code == 422 and errors:
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        headers = dict(data.get("headers") or {})
+        if code == 405 and error.get_response().headers.get("Allow"):
+            headers["Allow"] = error.get_response().headers["Allow"]
+        return problem(code, error.name, detail, errors=errors, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError) -> Response:
+        status, kind = next((s, k) for cls, s, k in DOMAIN_STATUS if isinstance(error, cls))
+        extra: dict[str, Any] = {}
+        headers: dict[str, str] = {}
+        errors = None
+        if isinstance(error, VersionConflictError):
+            extra["current_version"] = error.current_version
+            headers["ETag"] = f'"{error.current_version}"'
+        if error.field and status == 422:
+            errors = [{"field": error.field, "location": "json", "message": str(error)}]
+        return problem(
+            status,
+            kind.replace("-", " "),
+            str(error),
+            kind=kind,
+            errors=errors,
+            headers=headers,
+            **extra,
+        )
+
+    @app.errorhandler(ValidationError)
+    def handle_late_validation(error: ValidationError) -> Response:
+        """A value the schema let through but a value object refused (still the client's)."""
+        errors = _flatten(error.normalized_messages(), "json")
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, "Unprocessable Content", detail, errors=errors)
+
+    @app.errorhandler(OperationalError)
+    def handle_store_unavailable(error: OperationalError) -> Response:
+        log.error("event store unavailable: %s", error)
+        return problem(
+            503,
+            "Service Unavailable",
+            "the event store is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return app.extensions["parley.api"].handle_http_exception(error)
+        log.exception("unhandled error")
+        return problem(500, "Internal Server Error", "an unexpected error; it was logged")

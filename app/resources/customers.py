@@ -1,0 +1,113 @@
+"""``/v1/customers``: who the customers are and every identity they reach us by."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask_smorest import Blueprint
+
+from app.auth import current_principal, requires
+from app.schemas import customers as s
+from app.schemas.common import OutcomeSchema, to_identity
+from app.state import application
+from app.writes import execute
+from domain.access import MERGE, OPEN, READ
+from domain.customer import Customer
+from domain.exceptions import CustomerNotFoundError
+
+blp = Blueprint(
+    "customers",
+    __name__,
+    url_prefix="/v1/customers",
+    description="Customers and their channel identities.",
+)
+
+
+def _view(customer: Customer) -> tuple[dict[str, Any], int, dict[str, str]]:
+    body = {
+        "id": customer.id,
+        "version": customer.version,
+        "name": customer.name,
+        "identities": application().identities_of(customer),
+        "registered_at": customer.registered_at,
+        "merged_into": customer.merged_into,
+        "absorbed": customer.absorbed,
+    }
+    return body, 200, {"ETag": f'"{customer.version}"'}
+
+
+@blp.route("", methods=["POST"])
+@requires(OPEN)
+@blp.arguments(s.RegisterCustomerSchema)
+@blp.response(201, OutcomeSchema)
+def register_customer(data: dict[str, Any]) -> Any:
+    """Register a customer with one or more identities (each may belong to one customer)"""
+    identities = [to_identity(i) for i in data["identities"]]
+    return execute(
+        lambda claim: application().register_customer(
+            name=data["name"], identities=identities, actor=current_principal().actor, claim=claim
+        ),
+        status=201,
+        location=lambda o: f"/v1/customers/{o.id}",
+    )
+
+
+@blp.route("/lookup", methods=["GET"])
+@requires(READ)
+@blp.arguments(s.LookupArgsSchema, location="query")
+@blp.response(200, s.CustomerSchema)
+def lookup_customer(args: dict[str, Any]) -> Any:
+    """Find the customer who owns an identity (following merges)"""
+    identity = to_identity({"kind": args["kind"], "value": args["value"]})
+    customer = application().find_customer(identity)
+    if customer is None:
+        raise CustomerNotFoundError(f"no customer has {identity.key}")
+    return _view(customer)
+
+
+@blp.route("/<uuid:customer_id>", methods=["GET"])
+@requires(READ)
+@blp.response(200, s.CustomerSchema)
+def get_customer(customer_id: UUID) -> Any:
+    """A customer, with identities of any customers merged into it"""
+    return _view(application().get_customer(customer_id))
+
+
+@blp.route("/<uuid:customer_id>/identities", methods=["POST"])
+@requires(OPEN)
+@blp.arguments(s.AddIdentitySchema)
+@blp.response(200, OutcomeSchema)
+def add_identity(data: dict[str, Any], customer_id: UUID) -> Any:
+    """Add a way to reach the customer (refused if another customer has it)"""
+    identity = to_identity(data)
+    return execute(
+        lambda claim: application().add_identity(
+            customer_id, identity=identity, actor=current_principal().actor, claim=claim
+        )
+    )
+
+
+@blp.route("/<uuid:customer_id>/merge", methods=["POST"])
+@requires(MERGE)
+@blp.arguments(s.MergeCustomerSchema)
+@blp.response(200, OutcomeSchema)
+def merge_customer(data: dict[str, Any], customer_id: UUID) -> Any:
+    """Merge this customer into another record of the same person"""
+    return execute(
+        lambda claim: application().merge_customers(
+            customer_id, data["into"], actor=current_principal().actor, claim=claim
+        )
+    )
+
+
+@blp.route("/<uuid:customer_id>/unmerge", methods=["POST"])
+@requires(MERGE)
+@blp.response(200, OutcomeSchema)
+def unmerge_customer(customer_id: UUID) -> Any:
+    """Undo a merge: the customer stands on its own again, with what it had"""
+    return execute(
+        lambda claim: application().unmerge_customer(
+            customer_id, actor=current_principal().actor, claim=claim
+        )
+    )

@@ -1,0 +1,1 @@
+"""marshmallow schemas: ``<Resource>Schema`` out, ``<Action>Schema`` / ``...QueryArgsSchema`` in."""

@@ -1,0 +1,90 @@
+"""Fields and schemas every resource uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, overload
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from domain import values as v
+
+BODY_MAX = 20_000  # characters of a message, reply or note
+
+
+class UTCDateTime(fields.DateTime):
+    """ISO 8601; a time without an offset is taken as UTC, and all come out in UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.tzinfo is None:
+            return result.replace(tzinfo=UTC)
+        return result.astimezone(UTC)
+
+
+def channel_field(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf(v.CHANNELS), **kwargs)
+
+
+def body_field(**kwargs: Any) -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=BODY_MAX), **kwargs)
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error (marshmallow's default), so a typo is never ignored."""
+
+
+class IdentitySchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(v.IDENTITY_KINDS))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    handle = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+@overload
+def to_identity(data: dict[str, Any]) -> v.Identity: ...
+@overload
+def to_identity(data: None) -> None: ...
+def to_identity(data: dict[str, Any] | None) -> v.Identity | None:
+    if data is None:
+        return None
+    try:
+        return v.Identity(**data)
+    except ValueError as error:
+        raise ValidationError(str(error), field_name="identity") from error
+
+
+class OutcomeSchema(Schema):
+    """What every write answers."""
+
+    id = fields.UUID(required=True)
+    version = fields.Integer(required=True, metadata={"description": "the aggregate's version"})
+    position = fields.Integer(
+        allow_none=True,
+        metadata={"description": "global position of the write's last event; null if no-op"},
+    )
+
+
+class PageArgsSchema(StrictSchema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class EventSchema(Schema):
+    """One recorded event, as auditors read it."""
+
+    position = fields.Integer(metadata={"description": "global position (the /v1/events log)"})
+    aggregate_id = fields.UUID()
+    aggregate = fields.String(metadata={"description": "Conversation, Customer, ..."})
+    type = fields.String(metadata={"description": "past tense: Opened, ReplyQueued, ..."})
+    topic = fields.String()
+    version = fields.Integer()
+    timestamp = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class EventPageSchema(Schema):
+    items = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.Integer(
+        allow_none=True, metadata={"description": "pass as `after` for the next page; null at end"}
+    )

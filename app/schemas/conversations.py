@@ -1,0 +1,193 @@
+"""Conversation resources: what comes in with each command, and what a conversation looks like."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.schemas.common import (
+    IdentitySchema,
+    OutcomeSchema,
+    StrictSchema,
+    UTCDateTime,
+    body_field,
+    channel_field,
+)
+from domain import values as v
+
+NAME = validate.Length(min=1, max=100)
+EXTERNAL_ID = validate.Length(min=1, max=998)  # RFC 5322 caps a header line at 998
+
+
+class OpenConversationSchema(StrictSchema):
+    channel = channel_field(required=True)
+    body = body_field()
+    customer_id = fields.UUID(metadata={"description": "an existing customer; or give identity"})
+    identity = fields.Nested(IdentitySchema, metadata={"description": "found or registered"})
+    customer_name = fields.String(load_default=None, validate=NAME)
+    external_id = fields.String(
+        load_default=None,
+        validate=EXTERNAL_ID,
+        metadata={"description": "the channel's id (tweet id, Message-ID): a repeat is a no-op"},
+    )
+    published_at = UTCDateTime(
+        load_default=None, metadata={"description": "when the customer sent it"}
+    )
+    subject = fields.String(load_default=None, validate=validate.Length(max=500))
+
+    @validates_schema
+    def names_a_customer(self, data: dict, **kwargs: object) -> None:
+        if data.get("customer_id") is None and data.get("identity") is None:
+            raise ValidationError("give customer_id or identity", field_name="customer_id")
+
+
+class OpenedSchema(OutcomeSchema):
+    created = fields.Boolean(metadata={"description": "false when the contact was seen before"})
+    customer_id = fields.UUID()
+    message_id = fields.UUID()
+
+
+class ReceiveMessageSchema(StrictSchema):
+    channel = channel_field(required=True)
+    body = body_field()
+    external_id = fields.String(load_default=None, validate=EXTERNAL_ID)
+    published_at = UTCDateTime(load_default=None)
+
+
+class MessageRecordedSchema(OutcomeSchema):
+    created = fields.Boolean()
+    message_id = fields.UUID()
+
+
+class QueueReplySchema(StrictSchema):
+    body = body_field()
+    kind = fields.String(load_default="answer", validate=validate.OneOf(v.REPLY_KINDS))
+    channel = channel_field(
+        load_default=None, metadata={"description": "default: the conversation's current channel"}
+    )
+
+
+class ReplyQueuedSchema(OutcomeSchema):
+    reply_id = fields.UUID()
+    channel = fields.String()
+    public = fields.Boolean()
+
+
+class SwitchChannelSchema(StrictSchema):
+    to = channel_field(required=True)
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    identity = fields.Nested(
+        IdentitySchema,
+        load_default=None,
+        metadata={"description": "how to reach the customer there, if not known yet"},
+    )
+
+
+class AssignmentSchema(StrictSchema):
+    """A present key with a name assigns; a present key with null unassigns; absent: unchanged."""
+
+    agent = fields.String(allow_none=True, validate=NAME)
+    team = fields.String(allow_none=True, validate=NAME)
+
+    @validates_schema
+    def names_something(self, data: dict, **kwargs: object) -> None:
+        if "agent" not in data and "team" not in data:
+            raise ValidationError("give agent, team or both (null to unassign)", field_name="agent")
+
+
+class AddNoteSchema(StrictSchema):
+    body = body_field()
+
+
+class NoteAddedSchema(OutcomeSchema):
+    note_id = fields.UUID()
+
+
+class TagsSchema(StrictSchema):
+    add = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list)
+    remove = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list)
+
+
+class PrioritySchema(StrictSchema):
+    priority = fields.String(required=True, validate=validate.OneOf(v.PRIORITIES))
+
+
+class SnoozeSchema(StrictSchema):
+    until = UTCDateTime(required=True, allow_none=True, metadata={"description": "null wakes it"})
+
+
+class ResolveSchema(StrictSchema):
+    resolution = fields.String(load_default="answered", validate=validate.OneOf(v.RESOLUTION_CODES))
+
+
+class ReopenSchema(StrictSchema):
+    reason = fields.String(load_default="agent", validate=validate.Length(min=1, max=500))
+
+
+class ConversationQueryArgsSchema(StrictSchema):
+    as_of = UTCDateTime(metadata={"description": "ISO 8601: the conversation as it stood then"})
+
+
+class MessageSchema(Schema):
+    id = fields.UUID()
+    channel = fields.String()
+    external_id = fields.String(allow_none=True)
+    body = fields.String()
+    public = fields.Boolean()
+    published_at = fields.DateTime()
+    observed_at = fields.DateTime()
+
+
+class ReplySchema(Schema):
+    id = fields.UUID()
+    author = fields.String()
+    channel = fields.String()
+    public = fields.Boolean()
+    kind = fields.String()
+    body = fields.String()
+    status = fields.String(metadata={"description": "queued, delivered or failed"})
+    queued_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+
+
+class NoteSchema(Schema):
+    id = fields.UUID()
+    author = fields.String()
+    body = fields.String()
+    added_at = fields.DateTime()
+
+
+class ChannelSpellSchema(Schema):
+    channel = fields.String()
+    since = fields.DateTime()
+    reason = fields.String()
+
+
+class ConversationSchema(Schema):
+    id = fields.UUID()
+    version = fields.Integer()
+    status = fields.String(metadata={"description": "open, snoozed or resolved"})
+    customer_id = fields.UUID()
+    origin_channel = fields.String()
+    origin_public = fields.Boolean()
+    current_channel = fields.String()
+    subject = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    team = fields.String(allow_none=True)
+    priority = fields.String()
+    tags = fields.List(fields.String())
+    awaiting = fields.String(metadata={"description": "acknowledgement, reply or nothing"})
+    snoozed_until = fields.DateTime(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    opened_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+    messages = fields.List(fields.Nested(MessageSchema))
+    replies = fields.Method("_replies", metadata={"type": "array"})
+    notes = fields.List(fields.Nested(NoteSchema))
+    channel_history = fields.List(fields.Nested(ChannelSpellSchema))
+
+    def _replies(self, conversation: object) -> list[dict]:
+        replies = getattr(conversation, "replies", {}).values()
+        return ReplySchema(many=True).dump(sorted(replies, key=lambda r: r["queued_at"]))

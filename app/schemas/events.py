@@ -1,0 +1,28 @@
+"""Turning stored domain events into plain, JSON-ready dicts for readers of the log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.values import plain
+
+ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
+
+
+def describe_event(event: Any, position: int | None = None) -> dict[str, Any]:
+    topic = getattr(type(event), "TOPIC", f"{type(event).__module__}:{type(event).__qualname__}")
+    _, aggregate, name = (["", *topic.split(".")])[-3:]
+    data = {k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE}
+    described = {
+        "aggregate_id": event.originator_id,
+        "aggregate": aggregate,
+        "type": name,
+        "topic": topic,
+        "version": event.originator_version,
+        "timestamp": event.timestamp,
+        "actor": getattr(event, "actor", None),
+        "data": data,
+    }
+    if position is not None:
+        described["position"] = position
+    return described
