@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -105,19 +105,31 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             )
         if not any(a.pending_events for a in pending if isinstance(a, Aggregate)):
             return outcome  # nothing changed: no write, no position
+        loaded = {a.id: a.version - len(a.pending_events) for a in aggregates}
         try:
             recordings = self.save(*pending)
         except IntegrityError:
-            self._raise_conflict(aggregates)
-            raise
+            self._raise_conflict(aggregates, loaded)
         outcome.position = max(r.notification.id for r in recordings)
         return outcome
 
-    def _raise_conflict(self, aggregates: tuple[Aggregate, ...]) -> None:
+    def _raise_conflict(
+        self, aggregates: tuple[Aggregate, ...], loaded: dict[UUID, int]
+    ) -> NoReturn:
+        """Name the aggregate someone changed first; else (an index or a key was taken
+        first) the first aggregate as it stands. The library's error never leaks out."""
+
+        def stored(aggregate: Aggregate) -> int:
+            try:
+                return int(self.repository.get(aggregate.id).version)
+            except AggregateNotFoundError:
+                return 0  # created by this command
+
         for aggregate in aggregates:
             if isinstance(aggregate, Conversation | Customer):
-                current = self.repository.get(aggregate.id)
-                raise VersionConflictError(aggregate.id, current.version) from None
+                if (now := stored(aggregate)) != loaded[aggregate.id]:
+                    raise VersionConflictError(aggregate.id, now) from None
+        raise VersionConflictError(aggregates[0].id, stored(aggregates[0])) from None
 
     def find_claim(self, principal: str, key: str, fingerprint: str) -> IdempotencyKey | None:
         """The earlier response to this Idempotency-Key, if any (refusing a changed request)."""
@@ -195,8 +207,10 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         published_at: datetime | None = None,
         subject: str | None = None,
         claim: IdempotencyClaim | None = None,
+        retried: bool = False,
     ) -> Outcome:
         """Open a case from a customer's first contact; a repeat of the same contact is a no-op."""
+        arguments = {k: x for k, x in locals().items() if k not in ("self", "retried")}
         v.check_channel(channel)
         if external_id is not None:
             existing = self._find_inbound(channel, external_id)
@@ -239,6 +253,8 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             # Lost a race: to another record of the same contact, or of the same identity.
             if external_id is not None and (found := self._find_inbound(channel, external_id)):
                 return found
+            if identity_claims and not retried:  # the customer now exists: join them
+                return self.open_conversation(**arguments, retried=True)
             raise
 
     def _find_inbound(self, channel: str, external_id: str) -> Outcome | None:
