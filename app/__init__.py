@@ -11,6 +11,10 @@ from app.config import Settings, event_store_env
 from app.errors import ProblemApi, register_error_handlers
 from app.requests import register_request_checks
 from domain.application import Clock, Conversations, utc_now
+from projections.db import ReadStore, open_read_store
+from projections.follower import Follower
+from projections.log import NotificationLog
+from projections.registry import all_projections
 
 API_DESCRIPTION = """Parley's REST API v1: every customer contact on every channel, as one case.
 
@@ -49,15 +53,28 @@ def create_app(
     if test_config:
         app.config.update(test_config)
 
-    app.extensions["parley.application"] = Conversations(env=event_store_env(settings), clock=clock)
+    application = Conversations(env=event_store_env(settings), clock=clock)
+    app.extensions["parley.application"] = application
+    read_store = open_read_store(settings)
+    app.extensions["parley.read_store"] = read_store
+    if settings.creates_tables():
+        # Embedded (SQLite) default: the read models' tables come up with the app.
+        follower_for(application, read_store).setup()
     api = ProblemApi(app)
     app.extensions["parley.api"] = api
     register_error_handlers(app)
     register_request_checks(app)
 
-    from app.resources import conversations, customers, events, health
+    from app.resources import conversations, customers, events, health, readmodels, stream
 
     app.register_blueprint(health.blp)
-    for blp in (conversations.blp, customers.blp, events.blp):
+    app.register_blueprint(stream.blp)
+    for blp in (conversations.blp, customers.blp, events.blp, readmodels.blp):
         api.register_blueprint(blp)
     return app
+
+
+def follower_for(application: Conversations, read_store: ReadStore, **kwargs: Any) -> Follower:
+    """The follower feeding every projection from this application's log."""
+    events = NotificationLog(application.recorder, application.mapper)
+    return Follower(read_store, events, all_projections(), **kwargs)

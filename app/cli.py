@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from app.cli_projections import projections
 from app.config import Settings, event_store_env
 from domain.access import ROLES
 from domain.application import Conversations
@@ -36,8 +37,14 @@ def db() -> None:
 
 @db.command("init")
 def db_init() -> None:
-    """Create the event store's tables (once, before any server starts)."""
+    """Create the event store's and the read models' tables (once, before servers start)."""
+    from app import follower_for
+    from projections.db import open_read_store
+
     app = _application(create_tables=True)
+    store = open_read_store(Settings.from_env())
+    follower_for(app, store).setup()
+    store.close()
     click.echo(
         f"event store ready ({Settings.from_env().store}); head position {app.head_position()}"
     )
@@ -107,6 +114,8 @@ def worker(burst: bool) -> None:
     queues = [Queue(name, connection=connection) for name in QUEUES]
     Worker(queues, connection=connection).work(with_scheduler=True, burst=burst)
 
+
+main.add_command(projections)
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ TRUE = {"1", "y", "yes", "true", "on"}
 class Settings:
     store: str = "sqlite"  # sqlite | postgres
     sqlite_path: str = "var/parley.sqlite"
+    projections_sqlite_path_: str = ""  # PARLEY_PROJECTIONS_SQLITE_PATH; default beside the store
     postgres_host: str = "127.0.0.1"
     postgres_port: str = "5432"
     postgres_db: str = "parley"
@@ -29,6 +30,7 @@ class Settings:
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
+    read_wait_seconds: str = "2"  # how long a read with min_position waits for a projection
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -36,7 +38,7 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for name in cls.__dataclass_fields__:
-            key = f"PARLEY_{name.upper()}"
+            key = f"PARLEY_{name.rstrip('_').upper()}"
             if name != "extra" and key in environ:
                 values[name] = environ[key]
         if "max_body_bytes" in values:
@@ -45,6 +47,15 @@ class Settings:
         if settings.store not in ("sqlite", "postgres"):
             raise ValueError(f"PARLEY_STORE must be sqlite or postgres, not {settings.store!r}")
         return settings
+
+    def projections_sqlite_path(self) -> str:
+        """Read models get their own SQLite file (the library's tables are not namespaced)."""
+        if self.projections_sqlite_path_:
+            return self.projections_sqlite_path_
+        if self.sqlite_path == ":memory:":
+            return ":memory:"
+        path = Path(self.sqlite_path)
+        return str(path.with_name(f"{path.stem}-projections{path.suffix or '.sqlite'}"))
 
     def creates_tables(self) -> bool:
         if self.create_tables == "auto":

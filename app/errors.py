@@ -141,7 +141,7 @@ def register_error_handlers(app: Flask) -> None:
             extra["current_version"] = error.current_version
             headers["ETag"] = f'"{error.current_version}"'
         if error.field and status == 422:
-            errors = [{"field": error.field, "location": "json", "message": str(error)}]
+            errors = [{"field": error.field, "location": error.location, "message": str(error)}]
         return problem(
             status,
             kind.replace("-", " "),

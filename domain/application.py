@@ -126,9 +126,9 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
                 return 0  # created by this command
 
         for aggregate in aggregates:
-            if isinstance(aggregate, Conversation | Customer):
-                if (now := stored(aggregate)) != loaded[aggregate.id]:
-                    raise VersionConflictError(aggregate.id, now) from None
+            now = stored(aggregate)
+            if isinstance(aggregate, Conversation | Customer) and now != loaded[aggregate.id]:
+                raise VersionConflictError(aggregate.id, now) from None
         raise VersionConflictError(aggregates[0].id, stored(aggregates[0])) from None
 
     def find_claim(self, principal: str, key: str, fingerprint: str) -> IdempotencyKey | None:

@@ -9,11 +9,16 @@ class DomainError(Exception):
     """A command was refused by a business rule; nothing was recorded."""
 
     field: str | None = None
+    location: str = "json"  # where the field is: json, query, path or header
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, location: str | None = None
+    ) -> None:
         super().__init__(message)
         if field is not None:
             self.field = field
+        if location is not None:
+            self.location = location
 
 
 class NotFoundError(DomainError):

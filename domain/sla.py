@@ -38,9 +38,7 @@ class SlaPolicy:
         }
     )
     # Higher priorities tighten every target by this factor.
-    priority_factor: dict[str, float] = field(
-        default_factory=lambda: {"urgent": 0.5, "high": 0.75}
-    )
+    priority_factor: dict[str, float] = field(default_factory=lambda: {"urgent": 0.5, "high": 0.75})
 
     def target(self, kind: str, channel: str, priority: str = "none") -> timedelta:
         """The target for a ``first`` or ``next`` response on ``channel`` at ``priority``."""

@@ -8,13 +8,16 @@ from uuid import UUID
 from flask_smorest import Blueprint
 
 from app.auth import current_principal, requires
+from app.readside import catch_up, headers_for, read_store
 from app.schemas import customers as s
 from app.schemas.common import OutcomeSchema, to_identity
+from app.schemas.readmodels import HistoryPageSchema, HistoryQueryArgsSchema
 from app.state import application
 from app.writes import execute
 from domain.access import MERGE, OPEN, READ
 from domain.customer import Customer
 from domain.exceptions import CustomerNotFoundError
+from projections.history import customer_timeline
 
 blp = Blueprint(
     "customers",
@@ -111,3 +114,17 @@ def unmerge_customer(customer_id: UUID) -> Any:
             customer_id, actor=current_principal().actor, claim=claim
         )
     )
+
+
+@blp.route("/<uuid:customer_id>/history", methods=["GET"])
+@requires(READ)
+@blp.arguments(HistoryQueryArgsSchema, location="query")
+@blp.response(200, HistoryPageSchema)
+def customer_history(args: dict[str, Any], customer_id: UUID) -> Any:
+    """The customer's timeline over every channel and conversation, merges included"""
+    application().get_customer(customer_id)  # 404 for an unknown customer
+    meta = catch_up("history", args.get("min_position"))
+    page = customer_timeline(
+        read_store(), str(customer_id), after=args["after"], limit=args["limit"]
+    )
+    return {**page, "projection": meta}, 200, headers_for(meta)

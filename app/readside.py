@@ -1,0 +1,37 @@
+"""Reads from projections: the read store, and reading one's own writes (``min_position``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from projections.db import ReadStore
+from projections.status import position_of, wait_for
+
+
+def read_store() -> ReadStore:
+    return current_app.extensions["parley.read_store"]  # type: ignore[no-any-return]
+
+
+def catch_up(name: str, min_position: int | None) -> dict[str, Any]:
+    """Wait, bounded, for projection ``name`` to reach ``min_position``; say how far it got.
+
+    Past the bound the read still answers, with ``caught_up: false`` and the lag stated.
+    """
+    store = read_store()
+    if min_position is None:
+        return {"name": name, "position": position_of(store, name)}
+    timeout = float(current_app.config["PARLEY_SETTINGS"].read_wait_seconds)
+    position, reached = wait_for(store, name, min_position, timeout)
+    meta: dict[str, Any] = {"name": name, "position": position, "caught_up": reached}
+    if not reached:
+        meta["lag"] = min_position - position
+    return meta
+
+
+def headers_for(meta: dict[str, Any]) -> dict[str, str]:
+    headers = {"Parley-Projection-Position": str(meta["position"])}
+    if "lag" in meta:
+        headers["Parley-Projection-Lag"] = str(meta["lag"])
+    return headers

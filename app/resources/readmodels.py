@@ -1,0 +1,79 @@
+"""Routes served from projections: ``/v1/inbox``, SLA clocks and report, ops status."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask_smorest import Blueprint
+
+from app.auth import requires
+from app.readside import catch_up, headers_for, read_store
+from app.schemas import readmodels as s
+from app.state import application
+from domain.access import OPERATE, READ
+from domain.exceptions import ConversationNotFoundError, InvalidValueError
+from projections.inbox import query_inbox
+from projections.log import NotificationLog
+from projections.registry import all_projections
+from projections.sla import conversation_clock, report
+from projections.status import projection_status
+
+blp = Blueprint("read models", __name__, url_prefix="/v1", description="Inbox, SLA and ops views.")
+
+
+@blp.route("/inbox", methods=["GET"])
+@requires(READ)
+@blp.arguments(s.InboxQueryArgsSchema, location="query")
+@blp.response(200, s.InboxPageSchema)
+def inbox(args: dict[str, Any]) -> Any:
+    """The inbox: most overdue first, then longest waiting; counts per status
+
+    Without `status`, open and snoozed conversations are listed; counts cover every status
+    under the other filters. `next_cursor` pages on.
+    """
+    meta = catch_up("inbox", args.pop("min_position", None))
+    limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    try:
+        page = query_inbox(read_store(), args, limit=limit, cursor=cursor)
+    except ValueError as error:
+        raise InvalidValueError(str(error), field="cursor", location="query") from error
+    return {**page, "projection": meta}, 200, headers_for(meta)
+
+
+@blp.route("/conversations/<uuid:conversation_id>/sla", methods=["GET"])
+@requires(READ)
+@blp.arguments(s.MinPositionArgs, location="query")
+@blp.response(200, s.SlaClockSchema)
+def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
+    """A conversation's SLA clock: first response, each later response, resolution"""
+    meta = catch_up("sla", args.get("min_position"))
+    clock = conversation_clock(read_store(), str(conversation_id))
+    if clock is None:
+        application().get_conversation(conversation_id)  # 404 if it does not exist at all
+        raise ConversationNotFoundError(
+            f"conversation {conversation_id} is not in the SLA view yet (projection at "
+            f"{meta['position']})"
+        )
+    return {**clock, "projection": meta}, 200, headers_for(meta)
+
+
+@blp.route("/sla/report", methods=["GET"])
+@requires(READ)
+@blp.arguments(s.SlaReportArgsSchema, location="query")
+@blp.response(200)
+def sla_report(args: dict[str, Any]) -> Any:
+    """SLA figures for responses given in [start, end): counts, met, breached, median, p90"""
+    meta = catch_up("sla", args.get("min_position"))
+    return {**report(read_store(), args["start"], args["end"]), "projection": meta}
+
+
+@blp.route("/ops/projections", methods=["GET"])
+@requires(OPERATE)
+@blp.response(200, s.ProjectionStatusSchema(many=True))
+def projections_status() -> Any:
+    """Each projection's position, the log head, the lag and the last error"""
+    app = application()
+    return projection_status(
+        read_store(), NotificationLog(app.recorder, app.mapper), all_projections()
+    )

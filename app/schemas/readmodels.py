@@ -1,0 +1,140 @@
+"""Schemas of the read models: inbox, SLA, customer history, projection status."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.schemas.common import StrictSchema, UTCDateTime
+from domain import values as v
+
+
+class MinPositionArgs(StrictSchema):
+    min_position = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata={"description": "wait (bounded) until the read model has processed this position"},
+    )
+
+
+class ProjectionMetaSchema(Schema):
+    name = fields.String()
+    position = fields.Integer()
+    caught_up = fields.Boolean(metadata={"description": "false: the wait for min_position ran out"})
+    lag = fields.Integer(metadata={"description": "how many positions short of min_position"})
+
+
+class InboxQueryArgsSchema(MinPositionArgs):
+    status = fields.String(validate=validate.OneOf((v.OPEN, v.SNOOZED, v.RESOLVED)))
+    assignee = fields.String(validate=validate.Length(min=1, max=100))
+    assigned = fields.Boolean()
+    team = fields.String(validate=validate.Length(min=1, max=100))
+    channel = fields.String(validate=validate.OneOf(v.CHANNELS))
+    priority = fields.String(validate=validate.OneOf(v.PRIORITIES))
+    tag = fields.String(validate=validate.Length(min=1, max=50))
+    awaiting = fields.String(validate=validate.OneOf(("acknowledgement", "reply", "nothing")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(validate=validate.Length(min=1, max=400))
+
+
+class InboxItemSchema(Schema):
+    conversation_id = fields.String()
+    customer_id = fields.String()
+    status = fields.String()
+    origin_channel = fields.String()
+    current_channel = fields.String()
+    origin_public = fields.Boolean()
+    assignee = fields.String(allow_none=True)
+    team = fields.String(allow_none=True)
+    priority = fields.String()
+    tags = fields.List(fields.String())
+    awaiting = fields.String(metadata={"description": "acknowledgement, reply or nothing"})
+    waiting_since = fields.String(allow_none=True)
+    first_response_due = fields.String(allow_none=True)
+    due = fields.String(allow_none=True, metadata={"description": "when a response is due"})
+    last_message_preview = fields.String(allow_none=True)
+    last_message_at = fields.String(allow_none=True)
+    snoozed_until = fields.String(allow_none=True)
+    failed_deliveries = fields.Integer()
+    opened_at = fields.String()
+    updated_at = fields.String()
+    version = fields.Integer()
+    position = fields.Integer()
+
+
+class InboxPageSchema(Schema):
+    items = fields.List(fields.Nested(InboxItemSchema))
+    next_cursor = fields.String(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    projection = fields.Nested(ProjectionMetaSchema)
+
+
+class HistoryQueryArgsSchema(MinPositionArgs):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class HistoryEntrySchema(Schema):
+    position = fields.Integer()
+    customer_id = fields.String()
+    conversation_id = fields.String(allow_none=True)
+    kind = fields.String()
+    channel = fields.String(allow_none=True)
+    public = fields.Boolean(allow_none=True)
+    actor = fields.String(allow_none=True)
+    at = fields.String()
+    summary = fields.String()
+
+
+class HistoryPageSchema(Schema):
+    customer_ids = fields.List(fields.String(), metadata={"description": "it and those merged in"})
+    items = fields.List(fields.Nested(HistoryEntrySchema))
+    next_cursor = fields.Integer(allow_none=True)
+    projection = fields.Nested(ProjectionMetaSchema)
+
+
+class SlaResponseSchema(Schema):
+    seq = fields.Integer()
+    kind = fields.String(metadata={"description": "first or next"})
+    channel = fields.String()
+    priority = fields.String()
+    waited_from = fields.String()
+    responded_at = fields.String()
+    seconds = fields.Float()
+
+
+class SlaClockSchema(Schema):
+    conversation_id = fields.String()
+    origin_channel = fields.String()
+    current_channel = fields.String()
+    priority = fields.String()
+    first_contact_at = fields.String()
+    first_response_at = fields.String(allow_none=True)
+    first_response_seconds = fields.Float(allow_none=True)
+    waiting_since = fields.String(allow_none=True)
+    last_customer_message_at = fields.String(allow_none=True)
+    last_response_at = fields.String(allow_none=True)
+    next_response_seconds = fields.Float(allow_none=True)
+    resolved_at = fields.String(allow_none=True)
+    resolution_seconds = fields.Float(allow_none=True)
+    reopened = fields.Integer()
+    responses = fields.List(fields.Nested(SlaResponseSchema))
+    projection = fields.Nested(ProjectionMetaSchema)
+
+
+class SlaReportArgsSchema(MinPositionArgs):
+    start = UTCDateTime(required=True)
+    end = UTCDateTime(required=True)
+
+    @validates_schema
+    def start_before_end(self, data: dict, **kwargs: object) -> None:
+        if data["start"] >= data["end"]:
+            raise ValidationError("start must be before end", field_name="start")
+
+
+class ProjectionStatusSchema(Schema):
+    name = fields.String()
+    position = fields.Integer()
+    head = fields.Integer()
+    lag = fields.Integer()
+    state = fields.String(metadata={"description": "running, failed or missing"})
+    last_error = fields.Dict(allow_none=True)
+    updated_at = fields.String(allow_none=True)

@@ -1,0 +1,379 @@
+"""Ingest throughput: how fast customer messages get into the event store, and how far that
+is from what the eventsourcing library itself can append on the same database.
+
+    python -m bench.ingest [--store sqlite|postgres|both] [--n 2000]
+
+For each store, in one run, each path on a fresh, empty store (a new SQLite file; a new
+PostgreSQL schema):
+
+* raw      the library alone (``bench.raw``): create-and-save a one-event aggregate; and
+           one more event on an existing aggregate (held in memory, round-robin over M)
+* service  ``Conversations.open_conversation`` for new tweets (M of them), then
+           ``receive_message`` round-robin over those M, each with a unique external_id
+           (one save = MessageReceived + an InboundIndex record, as real ingest writes)
+* http     the same through the Flask app in-process (``create_app`` + its test client:
+           routing, auth, schemas, JSON, no network), integration token
+* served   the same over loopback HTTP against ``parley serve --workers 2`` (gunicorn),
+           4 client threads with a ``requests.Session`` each, a bounded request count
+
+Ratios are against the raw ceiling of the same store in the same run: an open against raw
+create, a message against raw append. See bench/README.md for how to read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import requests
+
+from app import create_app
+from app.config import Settings, event_store_env
+from app.state import application
+from bench.raw import Counter, RawLibrary
+from bench.stores import KINDS, fresh_store, postgres_version
+from domain.application import Conversations
+from domain.values import Identity
+
+ROOT = Path(__file__).resolve().parents[1]
+PARLEY = Path(sys.executable).parent / "parley"
+ACTOR = "integration:bench"
+CLIENTS = 4  # threads against the served API
+WORKERS = 2  # gunicorn workers
+SERVED_MAX = 1000  # at most this many messages over real HTTP, per store
+WARM_UP = 5  # untimed operations before each timed path
+
+
+@dataclass
+class Row:
+    store: str
+    path: str
+    op: str  # open | message | create | append
+    ops: int
+    seconds: float
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+
+def timed(count: int, operation: Callable[[int], Any]) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        operation(i)
+    return time.perf_counter() - start
+
+
+def tweet_id() -> str:
+    return str(uuid.uuid4().int)[:19]
+
+
+def tweet(i: int) -> dict[str, Any]:
+    """A new customer's first tweet, as the API takes it."""
+    return {
+        "channel": "x_public",
+        "body": f"@brand my order #{i} never arrived",
+        "identity": {"kind": "x", "value": tweet_id(), "handle": f"customer{i}"},
+        "external_id": tweet_id(),
+    }
+
+
+def follow_up(i: int) -> dict[str, Any]:
+    """A further message on an existing conversation, with its own external id."""
+    return {"channel": "x_public", "body": f"any news? ({i})", "external_id": tweet_id()}
+
+
+# ---------------------------------------------------------------------------- raw ceiling
+def bench_raw(kind: str, store: dict[str, str], n: int, m: int, name: str) -> list[Row]:
+    env = event_store_env(Settings.from_env(store), create_tables=True)
+    library = RawLibrary(env=env)
+    try:
+        if name == "create":
+            for _ in range(WARM_UP):
+                library.save(Counter())
+            seconds = timed(n, lambda i: library.save(Counter()))
+            return [Row(kind, "raw", "create", n, seconds)]
+        counters = [Counter() for _ in range(m)]
+        library.save(*counters)
+
+        def append(i: int) -> None:
+            counter = counters[i % m]
+            counter.bump()
+            library.save(counter)
+
+        for i in range(WARM_UP):
+            append(i)
+        return [Row(kind, "raw", "append", n, timed(n, append))]
+    finally:
+        library.close()
+
+
+# ---------------------------------------------------------------------------- service
+def bench_service(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]:
+    service = Conversations(env=event_store_env(Settings.from_env(store), create_tables=True))
+    try:
+
+        def open_one(i: int) -> UUID:
+            data = tweet(i)
+            identity = Identity(**data.pop("identity"))
+            return service.open_conversation(identity=identity, actor=ACTOR, **data).id
+
+        for i in range(WARM_UP):
+            open_one(-1 - i)
+        ids: list[UUID] = []
+        opened = timed(m, lambda i: ids.append(open_one(i)))
+        received = timed(
+            n, lambda i: service.receive_message(ids[i % m], actor=ACTOR, **follow_up(i))
+        )
+        return [
+            Row(kind, "service", "open", m, opened),
+            Row(kind, "service", "message", n, received),
+        ]
+    finally:
+        service.close()
+
+
+# ---------------------------------------------------------------------------- http (in-process)
+def bench_http(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]:
+    flask_app = create_app(environ={**store, "PARLEY_CREATE_TABLES": "yes"})
+    token = "prl_" + secrets.token_urlsafe(32)
+    with flask_app.app_context():
+        application().issue_token(name="bench", role="integration", token=token, actor="ops:bench")
+    client = flask_app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    errors = {"open": 0, "message": 0}
+    ids: list[str] = []
+    try:
+
+        def open_one(i: int) -> None:
+            response = client.post("/v1/conversations", json=tweet(i), headers=headers)
+            if response.status_code != 201:
+                errors["open"] += 1
+                return
+            ids.append(response.get_json()["id"])
+
+        def message(i: int) -> None:
+            url = f"/v1/conversations/{ids[i % len(ids)]}/messages"
+            response = client.post(url, json=follow_up(i), headers=headers)
+            errors["message"] += response.status_code != 201
+
+        for i in range(WARM_UP):
+            open_one(-1 - i)
+        warm = list(ids)
+        ids.clear()
+        opened = timed(m, open_one)
+        ids[:] = ids or warm
+        received = timed(n, message)
+        return [
+            Row(kind, "http", "open", m, opened, errors["open"]),
+            Row(kind, "http", "message", n, received, errors["message"]),
+        ]
+    finally:
+        flask_app.extensions["parley.application"].close()
+
+
+# ---------------------------------------------------------------------------- served (gunicorn)
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(store: dict[str, str], log: Path) -> Iterator[str]:
+    """``parley serve`` on a free loopback port; SIGTERM and wait on exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    # Console scripts do not put the working directory on the path: the checkout goes first,
+    # so the server runs this checkout's code whatever the state of the editable install.
+    env |= store | {"PARLEY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [str(PARLEY), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(WORKERS)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"parley serve did not come up:\n{tail}")
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) -> list[Row]:
+    settings = Settings.from_env(store)
+    token = "prl_" + secrets.token_urlsafe(32)
+    setup = Conversations(env=event_store_env(settings, create_tables=True))  # parley db init
+    setup.issue_token(name="bench", role="integration", token=token, actor="ops:bench")
+    setup.close()
+    headers = {"Authorization": f"Bearer {token}"}
+    n = min(n, SERVED_MAX)
+    with serving(store, log) as base:
+        sessions = [requests.Session() for _ in range(CLIENTS)]
+        for session in sessions:
+            session.headers.update(headers)
+            session.get(base + "/healthz", timeout=10)  # connect before the clock starts
+        ids: list[list[str]] = [[] for _ in range(CLIENTS)]
+
+        def open_some(k: int) -> int:
+            """Client k opens its share of the M conversations; answers its error count."""
+            failed = 0
+            for i in range(k, m, CLIENTS):
+                response = sessions[k].post(base + "/v1/conversations", json=tweet(i), timeout=30)
+                if response.status_code == 201:
+                    ids[k].append(response.json()["id"])
+                else:
+                    failed += 1
+            return failed
+
+        def messages(k: int) -> int:
+            """Client k sends its share of the N messages, to its own conversations only
+            (so clients never race on one conversation)."""
+            failed = 0
+            mine = ids[k]
+            for j, i in enumerate(range(k, n, CLIENTS)):
+                url = f"{base}/v1/conversations/{mine[j % len(mine)]}/messages"
+                response = sessions[k].post(url, json=follow_up(i), timeout=30)
+                failed += response.status_code != 201
+            return failed
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            start = time.perf_counter()
+            open_errors = sum(pool.map(open_some, range(CLIENTS)))
+            opened = time.perf_counter() - start
+            start = time.perf_counter()
+            message_errors = sum(pool.map(messages, range(CLIENTS)))
+            received = time.perf_counter() - start
+        for session in sessions:
+            session.close()
+    return [
+        Row(kind, "served", "open", m, opened, open_errors),
+        Row(kind, "served", "message", n, received, message_errors),
+    ]
+
+
+# ---------------------------------------------------------------------------- report
+CEILING_OF = {"open": "create", "message": "append", "create": "create", "append": "append"}
+WHAT = {
+    "create": "create + save a new one-event aggregate (library only)",
+    "append": "one more event on an existing aggregate + save (library only)",
+    "open": "a new tweet opens a conversation (customer + identity + conversation + index)",
+    "message": "an inbound message on an existing conversation (MessageReceived + InboundIndex)",
+}
+
+
+def header(n: int, m: int, kinds: list[str]) -> str:
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    stores = []
+    if "sqlite" in kinds:
+        stores.append(f"SQLite {sqlite3.sqlite_version}")
+    if "postgres" in kinds:
+        stores.append(f"PostgreSQL {postgres_version()}")
+    lines = [
+        f"# bench.ingest  Python {platform.python_version()} ({platform.python_implementation()}),"
+        f" {platform.machine()}, nproc {nproc}, eventsourcing {version('eventsourcing')},"
+        f" {', '.join(stores)}",
+        f"# N={n} messages per path (served: at most {SERVED_MAX}), M={m} conversations"
+        f" (messages round-robin over them), one writer except served ({CLIENTS} clients,"
+        f" {WORKERS} gunicorn workers); each path on a fresh store; time.perf_counter",
+    ]
+    lines += [f"#   {op:<8} = {what}" for op, what in WHAT.items()]
+    return "\n".join(lines)
+
+
+def table(rows: list[Row]) -> str:
+    ceiling = {(r.store, r.op): r.rate for r in rows if r.path == "raw"}
+    out = [
+        f"{'store':<9}{'path':<8}{'op':<9}{'ops':>6}{'seconds':>9}{'ops/s':>9}"
+        f"{'x raw':>8}  {'errors':>6}"
+    ]
+    for r in rows:
+        base = ceiling.get((r.store, CEILING_OF[r.op]))
+        ratio = f"{r.rate / base:.2f}" if base else "-"
+        out.append(
+            f"{r.store:<9}{r.path:<8}{r.op:<9}{r.ops:>6}{r.seconds:>9.2f}{r.rate:>9.0f}"
+            f"{ratio:>8}  {r.errors:>6}"
+        )
+    return "\n".join(out)
+
+
+def run(kinds: list[str], n: int, m: int) -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        directory = Path(tmp)
+        for kind in kinds:
+            for name in ("raw-create", "raw-append", "service", "http", "served"):
+                print(f"... {kind} {name}", file=sys.stderr, flush=True)
+                with fresh_store(kind, directory, name) as store:
+                    if name.startswith("raw-"):
+                        rows += bench_raw(kind, store, n, m, name.removeprefix("raw-"))
+                    elif name == "service":
+                        rows += bench_service(kind, store, n, m)
+                    elif name == "http":
+                        rows += bench_http(kind, store, n, m)
+                    else:
+                        rows += bench_served(kind, store, n, m, directory / f"{kind}-served.log")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--store", choices=[*KINDS, "both"], default="both")
+    parser.add_argument("--n", type=int, default=2000, help="messages per path (default 2000)")
+    parser.add_argument(
+        "--conversations", type=int, default=None, help="M, pre-opened conversations (default N/10)"
+    )
+    args = parser.parse_args(argv)
+    kinds = list(KINDS) if args.store == "both" else [args.store]
+    m = args.conversations or max(CLIENTS, args.n // 10)
+    started = time.perf_counter()
+    rows = run(kinds, args.n, m)
+    print(header(args.n, m, kinds))
+    print(table(rows))
+    print(f"# total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The read store: where projections keep their tables, on SQLite or PostgreSQL.
+
+SQL is written once with ``?`` placeholders and portable types (TEXT, BIGINT, INTEGER);
+on PostgreSQL the placeholders become ``%s``. Times are stored as ISO 8601 UTC text of a
+fixed width, so they sort as text. On SQLite the read models live in their own file (the
+library's SQLite tables are not namespaced); on PostgreSQL in the event store's database
+and schema, under a ``proj_`` prefix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """A datetime as fixed-width UTC text (sorts correctly as a string)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class ReadStore:
+    """A connection source with one ``transaction()`` shape for both databases."""
+
+    kind: str
+
+    @contextmanager
+    def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return tx.all(sql, params)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Tx:
+    """One transaction: ``run`` a statement, read ``all``/``one`` rows as dicts."""
+
+    def __init__(self, cursor: Any, placeholder: str) -> None:
+        self.cursor = cursor
+        self.placeholder = placeholder
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", "%s")
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self._sql(sql), tuple(params))
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.cursor.execute(self._sql(sql), tuple(params))
+        if self.cursor.description is None:
+            return []
+        names = [d[0] for d in self.cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in self.cursor.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+
+class SQLiteReadStore(ReadStore):
+    kind = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
+        conn = self._connection()
+        cursor = conn.cursor()
+        # IMMEDIATE takes the write lock at once: writers are serialised, readers are not.
+        cursor.execute("BEGIN IMMEDIATE" if lock_key else "BEGIN")
+        try:
+            yield Tx(cursor, "?")
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class PostgresReadStore(ReadStore):
+    kind = "postgres"
+
+    def __init__(self, conninfo: dict[str, str], schema: str | None, pool_size: int = 5) -> None:
+        from psycopg_pool import ConnectionPool
+
+        kwargs: dict[str, Any] = dict(conninfo)
+        if schema:
+            kwargs["options"] = f"-c search_path={schema}"
+        self.pool = ConnectionPool(
+            kwargs=kwargs, min_size=1, max_size=pool_size, open=True, name="parley-read"
+        )
+
+    @contextmanager
+    def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            if lock_key:
+                # Writers of one projection take turns (the live follower and a rebuild's swap).
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key,))
+            yield Tx(cursor, "%s")
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_read_store(settings: Any) -> ReadStore:
+    """The read store matching the configured event store (see app.config.Settings)."""
+    if settings.store == "sqlite":
+        return SQLiteReadStore(settings.projections_sqlite_path())
+    return PostgresReadStore(
+        {
+            "host": settings.postgres_host,
+            "port": settings.postgres_port,
+            "dbname": settings.postgres_db,
+            "user": settings.postgres_user,
+            "password": settings.postgres_password,
+            "connect_timeout": "5",
+        },
+        settings.postgres_schema or None,
+        int(settings.postgres_pool_size),
+    )

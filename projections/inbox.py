@@ -1,0 +1,322 @@
+"""The inbox: a row per conversation, shaped for an agent console's list.
+
+Derived columns (what the case awaits, since when, when a response is due, and the
+sort keys) are computed here from the events alone, so a rebuild gives the same rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from domain import values as v
+from domain.sla import DEFAULT_POLICY, SlaPolicy
+from projections.base import Context, Projection, dumps, preview
+from projections.db import ReadStore, Tx, parse_timestamp, timestamp
+
+NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
+PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
+
+COLUMNS = (
+    "conversation_id", "customer_id", "status", "origin_channel", "current_channel",
+    "origin_public", "assignee", "team", "priority", "tags", "awaiting", "waiting_since",
+    "first_response_due", "due", "sort_due", "sort_waiting", "last_message_preview",
+    "last_message_at", "snoozed_until", "failed_deliveries", "opened_at", "updated_at",
+    "version", "position",
+)  # fmt: skip
+
+FILTERS = ("status", "assignee", "team", "channel", "priority", "awaiting")
+
+
+class Inbox(Projection):
+    name = "inbox"
+    tables = {
+        "inbox": [
+            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
+            " status TEXT NOT NULL, origin_channel TEXT NOT NULL, current_channel TEXT NOT NULL,"
+            " origin_public INTEGER NOT NULL, assignee TEXT, team TEXT, priority TEXT NOT NULL,"
+            " tags TEXT NOT NULL, awaiting TEXT NOT NULL, waiting_since TEXT,"
+            " first_response_due TEXT, due TEXT, sort_due TEXT NOT NULL,"
+            " sort_waiting TEXT NOT NULL, last_message_preview TEXT, last_message_at TEXT,"
+            " snoozed_until TEXT, failed_deliveries INTEGER NOT NULL, opened_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
+            "CREATE INDEX {t}_order_{g} ON {t} (sort_due, sort_waiting, conversation_id)",
+            "CREATE INDEX {t}_status_{g} ON {t} (status, sort_due, sort_waiting)",
+            "CREATE INDEX {t}_assignee_{g} ON {t} (assignee, status)",
+            "CREATE INDEX {t}_position_{g} ON {t} (position)",
+        ],
+        "inbox_tags": [
+            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, tag TEXT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (tag, conversation_id))",
+        ],
+    }
+    cached = {"inbox": ("conversation_id", COLUMNS)}
+
+    def __init__(self, policy: SlaPolicy = DEFAULT_POLICY) -> None:
+        self.policy = policy
+
+    # ------------------------------------------------------------------ helpers
+    def _update(self, ctx: Context, position: int, event: Any, **changes: Any) -> None:
+        key = str(event.originator_id)
+        row = ctx.rows["inbox"].get(key)
+        if row is None:
+            return  # a conversation opened before this projection's events? cannot happen
+        row = dict(row, **changes)
+        row.update(updated_at=timestamp(event.timestamp), version=event.originator_version)
+        row["position"] = position
+        ctx.rows["inbox"].put(key, self._derive(row))
+
+    def _derive(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Due times and sort keys, from status, awaiting, waiting_since and priority."""
+        since = parse_timestamp(row["waiting_since"])
+        due = first_due = None
+        if since is not None and row["status"] == v.OPEN:
+            if row["awaiting"] == "acknowledgement":
+                first_due = since + self.policy.target(
+                    "first", row["origin_channel"], row["priority"]
+                )
+                due = first_due
+            elif row["awaiting"] == "reply":
+                due = since + self.policy.target("next", row["current_channel"], row["priority"])
+        row["due"] = timestamp(due)
+        row["first_response_due"] = timestamp(first_due)
+        row["sort_due"] = row["due"] or NEVER
+        row["sort_waiting"] = row["waiting_since"] or NEVER
+        return row
+
+    @staticmethod
+    def _customer_time(event: Any) -> str | None:
+        """When the customer spoke: as the channel says, but never later than we saw it."""
+        return timestamp(min(event.published_at, event.timestamp))
+
+    # ------------------------------------------------------------------ handlers
+    def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
+        at = self._customer_time(event)
+        row = {
+            "conversation_id": str(event.originator_id),
+            "customer_id": str(event.customer_id),
+            "status": v.OPEN,
+            "origin_channel": event.channel,
+            "current_channel": event.channel,
+            "origin_public": int(event.public),
+            "assignee": None,
+            "team": None,
+            "priority": "none",
+            "tags": "[]",
+            "awaiting": "acknowledgement",
+            "waiting_since": at,
+            "last_message_preview": preview(event.body),
+            "last_message_at": at,
+            "snoozed_until": None,
+            "failed_deliveries": 0,
+            "opened_at": timestamp(event.timestamp),
+            "updated_at": timestamp(event.timestamp),
+            "version": event.originator_version,
+            "position": position,
+        }
+        ctx.rows["inbox"].put(row["conversation_id"], self._derive(row))
+
+    def on_Conversation_MessageReceived(self, ctx: Context, position: int, event: Any) -> None:
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
+        at = self._customer_time(event)
+        changes: dict[str, Any] = {
+            "last_message_preview": preview(event.body),
+            "last_message_at": at,
+        }
+        if row.get("awaiting") == "nothing":
+            changes |= {"awaiting": "reply", "waiting_since": at}
+        if row.get("status") == v.SNOOZED:
+            changes |= {"status": v.OPEN, "snoozed_until": None}
+        self._update(ctx, position, event, **changes)
+
+    def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, awaiting="nothing", waiting_since=None)
+
+    def on_Conversation_ReplyDelivered(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
+    def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {"failed_deliveries": 0}
+        failed = row["failed_deliveries"] + (0 if event.retryable else 1)
+        self._update(ctx, position, event, failed_deliveries=failed)
+
+    def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, current_channel=event.to_channel)
+
+    def on_Conversation_Assigned(self, ctx: Context, position: int, event: Any) -> None:
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
+        self._update(
+            ctx,
+            position,
+            event,
+            assignee=event.agent if event.agent is not None else row.get("assignee"),
+            team=event.team if event.team is not None else row.get("team"),
+        )
+
+    def on_Conversation_Unassigned(self, ctx: Context, position: int, event: Any) -> None:
+        changes = {k: None for k in ("agent", "team") if getattr(event, k)}
+        if "agent" in changes:
+            changes["assignee"] = changes.pop("agent")
+        self._update(ctx, position, event, **changes)
+
+    def on_Conversation_NoteAdded(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
+    def _retag(self, ctx: Context, position: int, event: Any, add: bool) -> None:
+        row = ctx.rows["inbox"].get(str(event.originator_id))
+        tags = set(json.loads(row["tags"])) if row else set()
+        key = str(event.originator_id)
+        if add:
+            tags.add(event.tag)
+            ctx.tx.run(
+                f"INSERT INTO {ctx.names['inbox_tags']} (conversation_id, tag) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [key, event.tag],
+            )
+        else:
+            tags.discard(event.tag)
+            ctx.tx.run(
+                f"DELETE FROM {ctx.names['inbox_tags']} WHERE conversation_id = ? AND tag = ?",
+                [key, event.tag],
+            )
+        self._update(ctx, position, event, tags=dumps(tags))
+
+    def on_Conversation_Tagged(self, ctx: Context, position: int, event: Any) -> None:
+        self._retag(ctx, position, event, add=True)
+
+    def on_Conversation_Untagged(self, ctx: Context, position: int, event: Any) -> None:
+        self._retag(ctx, position, event, add=False)
+
+    def on_Conversation_PriorityChanged(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, priority=event.priority)
+
+    def on_Conversation_Snoozed(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, status=v.SNOOZED, snoozed_until=timestamp(event.until))
+
+    def on_Conversation_Unsnoozed(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, status=v.OPEN, snoozed_until=None)
+
+    def on_Conversation_Resolved(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(
+            ctx,
+            position,
+            event,
+            status=v.RESOLVED,
+            awaiting="nothing",
+            waiting_since=None,
+            snoozed_until=None,
+        )
+
+    def on_Conversation_Reopened(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event, status=v.OPEN)
+
+
+# ---------------------------------------------------------------------- reading
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["sort_due"], row["sort_waiting"], row["conversation_id"]])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[str]:
+    """The sort key a cursor carries; ValueError if it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise ValueError("not a cursor from this inbox") from error
+    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+        raise ValueError("not a cursor from this inbox")
+    return key
+
+
+def query_inbox(
+    store: ReadStore,
+    filters: dict[str, Any],
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """A page of the inbox, most overdue first then longest waiting, with counts per status.
+
+    ``filters``: status (default: open and snoozed), assignee, team, channel (the current
+    one), priority, tag, awaiting, assigned (true/false).
+    """
+    where, params = _where(filters)
+    status_where, status_params = list(where), list(params)
+    status = filters.get("status")
+    if status:
+        status_where.append("i.status = ?")
+        status_params.append(status)
+    else:
+        status_where.append("i.status IN (?, ?)")
+        status_params += [v.OPEN, v.SNOOZED]
+    page_where, page_params = list(status_where), list(status_params)
+    if cursor:
+        page_where.append("(i.sort_due, i.sort_waiting, i.conversation_id) > (?, ?, ?)")
+        page_params += decode_cursor(cursor)
+    sql_where = " AND ".join(page_where) or "1 = 1"
+    with store.transaction() as tx:
+        rows = tx.all(
+            f"SELECT i.* FROM proj_inbox i WHERE {sql_where}"
+            " ORDER BY i.sort_due, i.sort_waiting, i.conversation_id LIMIT ?",
+            [*page_params, limit + 1],
+        )
+        counts = tx.all(
+            f"SELECT i.status, COUNT(*) AS n FROM proj_inbox i WHERE {' AND '.join(where) or '1 = 1'}"
+            " GROUP BY i.status",
+            params,
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [_present(r) for r in rows],
+        "next_cursor": encode_cursor(rows[-1]) if more else None,
+        "counts": {c["status"]: int(c["n"]) for c in counts},
+    }
+
+
+def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    columns = {"assignee": "assignee", "team": "team", "channel": "current_channel",
+               "priority": "priority", "awaiting": "awaiting"}  # fmt: skip
+    for name, column in columns.items():
+        if filters.get(name) is not None:
+            where.append(f"i.{column} = ?")
+            params.append(filters[name])
+    if filters.get("assigned") is not None:
+        where.append("i.assignee IS NOT NULL" if filters["assigned"] else "i.assignee IS NULL")
+    if filters.get("tag"):
+        where.append(
+            "i.conversation_id IN (SELECT conversation_id FROM proj_inbox_tags WHERE tag = ?)"
+        )
+        params.append(filters["tag"])
+    return where, params
+
+
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row[k] for k in COLUMNS if not k.startswith("sort_")}
+    out["origin_public"] = bool(row["origin_public"])
+    out["tags"] = json.loads(row["tags"])
+    for key in ("waiting_since", "first_response_due", "due", "last_message_at",
+                "snoozed_until", "opened_at", "updated_at"):  # fmt: skip
+        value = parse_timestamp(row[key])
+        out[key] = value.isoformat() if isinstance(value, datetime) else None
+    return out
+
+
+def inbox_row(tx: Tx, conversation_id: str) -> dict[str, Any] | None:
+    row = tx.one("SELECT * FROM proj_inbox WHERE conversation_id = ?", [conversation_id])
+    return _present(row) if row else None
+
+
+def inbox_changes(store: ReadStore, after: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Inbox rows changed by events after ``after``, in the order of their last change."""
+    rows = store.query(
+        "SELECT * FROM proj_inbox WHERE position > ? ORDER BY position LIMIT ?", [after, limit]
+    )
+    return [_present(r) for r in rows]

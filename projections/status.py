@@ -1,0 +1,61 @@
+"""How far each projection has got: position, head, lag, last error; and waiting for one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from projections import positions
+from projections.base import Projection
+from projections.db import ReadStore
+from projections.log import EventLog
+
+
+def projection_status(
+    store: ReadStore, events: EventLog, projections: Sequence[Projection]
+) -> list[dict[str, Any]]:
+    head = events.head()
+    known = positions.statuses(store)
+    out = []
+    for projection in projections:
+        status = known.get(projection.name)
+        position = status.position if status else 0
+        out.append(
+            {
+                "name": projection.name,
+                "position": position,
+                "head": head,
+                "lag": max(head - position, 0),
+                "state": "missing" if status is None else "failed" if status.error else "running",
+                "last_error": None if status is None or not status.error else {
+                    "position": status.error_position,
+                    "event": status.error_event,
+                    "error": status.error,
+                },
+                "updated_at": status.updated_at if status else None,
+            }
+        )  # fmt: skip
+    return out
+
+
+def position_of(store: ReadStore, name: str) -> int:
+    status = positions.statuses(store).get(name)
+    return status.position if status else 0
+
+
+def wait_for(store: ReadStore, name: str, min_position: int, timeout: float) -> tuple[int, bool]:
+    """Wait (bounded) until projection ``name`` has processed ``min_position``.
+
+    Returns the position reached and whether it covers ``min_position``.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        position = position_of(store, name)
+        if position >= min_position:
+            return position, True
+        if time.monotonic() >= deadline:
+            return position, False
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 2, 0.1)
