@@ -68,14 +68,17 @@ def execute(
             )
         principal = current_principal().actor
         fingerprint = _fingerprint()
-        if (replay := _replay(principal, key, fingerprint)) is not None:
+        if (replay := _replay(principal, key, fingerprint, location)) is not None:
             return replay
         claim = IdempotencyClaim(principal, key, fingerprint, status)
     try:
         outcome = command(claim)
     except VersionConflictError:
         # Two retries racing with one key: the loser answers what the winner recorded.
-        if key is not None and (replay := _replay(principal, key, fingerprint)) is not None:
+        if (
+            key is not None
+            and (replay := _replay(principal, key, fingerprint, location)) is not None
+        ):
             return replay
         raise
     code = status_of(outcome) if status_of else status
@@ -86,7 +89,12 @@ def execute(
     return response
 
 
-def _replay(principal: str, key: str, fingerprint: str) -> Response | None:
+def _replay(
+    principal: str,
+    key: str,
+    fingerprint: str,
+    location: Callable[[Outcome], str] | None = None,
+) -> Response | None:
     app = application()
     claim = app.find_claim(principal, key, fingerprint)
     if claim is None:
@@ -96,6 +104,8 @@ def _replay(principal: str, key: str, fingerprint: str) -> Response | None:
     response = _respond(body, claim.status)
     response.headers["Idempotent-Replayed"] = "true"
     response.headers["ETag"] = f'"{body["version"]}"'
+    if location is not None:
+        response.headers["Location"] = location(Outcome(body["id"], body["version"], None))
     return response
 
 

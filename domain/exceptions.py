@@ -86,3 +86,4 @@ class IdempotencyKeyReusedError(DomainError):
     """The same Idempotency-Key was sent with a different request."""
 
     field = "Idempotency-Key"
+    location = "header"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from flask_smorest import Blueprint
-
 from app.auth import current_principal, requires
 from app.errors import ProblemSchema
+from app.parsing import Blueprint
 from app.schemas import conversations as s
 from app.schemas.common import EventPageSchema, PageArgsSchema, to_identity
 from app.schemas.events import describe_event

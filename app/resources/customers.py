@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask_smorest import Blueprint
-
 from app.auth import current_principal, requires
+from app.parsing import Blueprint
 from app.readside import catch_up, headers_for, read_store
 from app.schemas import customers as s
 from app.schemas.common import OutcomeSchema, to_identity

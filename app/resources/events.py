@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from app.auth import requires
+from app.parsing import Blueprint
 from app.schemas.common import EventPageSchema, PageArgsSchema
 from app.schemas.events import describe_event
 from app.state import application

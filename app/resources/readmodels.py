@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask_smorest import Blueprint
-
 from app.auth import requires
+from app.parsing import Blueprint
 from app.readside import catch_up, headers_for, read_store
 from app.schemas import readmodels as s
 from app.state import application

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request, stream_with_context
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
 from app.auth import requires
+from app.parsing import Blueprint
 from app.readside import read_store
 from app.schemas.common import StrictSchema
 from app.schemas.events import describe_event

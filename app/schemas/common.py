@@ -19,7 +19,10 @@ class UTCDateTime(fields.DateTime):
         result = super()._deserialize(value, attr, data, **kwargs)
         if result.tzinfo is None:
             return result.replace(tzinfo=UTC)
-        return result.astimezone(UTC)
+        try:
+            return result.astimezone(UTC)
+        except OverflowError as error:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from error
 
 
 def channel_field(**kwargs: Any) -> fields.String:
@@ -36,7 +39,13 @@ class StrictSchema(Schema):
 
 class IdentitySchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(v.IDENTITY_KINDS))
-    value = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    value = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=320),
+            validate.Regexp(r"\S", error="must not be blank"),
+        ],
+    )
     handle = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
@@ -65,7 +74,7 @@ class OutcomeSchema(Schema):
 
 
 class PageArgsSchema(StrictSchema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# Helpers sourced by scripts/test and scripts/run. Each ensure_* function is
+# idempotent: it does nothing when the thing is already there, and installs or
+# starts it otherwise (Debian/Ubuntu, apt). Progress goes to stderr as "==> ".
+#
+#   ensure_python_env        .venv with python3 >= 3.11 and `pip install -e .[test]`
+#   ensure_redis             Redis on 127.0.0.1:${PARLEY_REDIS_PORT:-6379}
+#   ensure_postgres [DB]     PostgreSQL on 127.0.0.1:${PARLEY_POSTGRES_PORT:-5432}, user
+#                            postgres without password, database DB (default: test)
+#
+# Knobs: PARLEY_PYTHON (interpreter for the venv, default python3).
+
+PARLEY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_parley_apt_updated=
+
+log() { printf '==> %s\n' "$*" >&2; }
+err() { printf '==> ERROR: %s\n' "$*" >&2; }
+
+# Run a command as root: directly, or through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        err "need root (or sudo) to run: $*"
+        return 1
+    fi
+}
+
+# apt-get install, with one apt-get update per script run.
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || { err "no apt-get: install $* yourself"; return 1; }
+    if [ -z "$_parley_apt_updated" ]; then
+        log "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+        _parley_apt_updated=1
+    fi
+    log "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" >&2 || return 1
+}
+
+# wait_for SECONDS COMMAND...: retry COMMAND every 0.5 s until it succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# ---------------------------------------------------------------- python
+
+ensure_python_env() {
+    local venv="$PARLEY_ROOT/.venv" py="${PARLEY_PYTHON:-python3}" stamp want
+    if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c '' 2>/dev/null; }; then
+        command -v "$py" >/dev/null 2>&1 || apt_install python3 python3-venv || return 1
+        if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            err "$py is $("$py" -V 2>&1); Parley needs Python >= 3.11 (set PARLEY_PYTHON)"
+            return 1
+        fi
+        log "creating .venv with $("$py" -V 2>&1)"
+        rm -rf "$venv"
+        if ! "$py" -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv" # a failed venv (no ensurepip) is left half-made
+            apt_install python3-venv || return 1
+            "$py" -m venv "$venv" || return 1
+        fi
+    fi
+    stamp="$venv/.parley-installed"
+    want="$(sha256sum "$PARLEY_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "pip install -e .[test] (pyproject.toml changed or first run)"
+        (cd "$PARLEY_ROOT" && "$venv/bin/pip" install -q --disable-pip-version-check -e ".[test]") \
+            || return 1
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
+
+# ---------------------------------------------------------------- redis
+
+_redis_up() {
+    local port="${PARLEY_REDIS_PORT:-6379}" reply
+    if command -v redis-cli >/dev/null 2>&1; then
+        reply="$(timeout 3 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" || return 1
+    else
+        reply="$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "PING\r\n" >&3 &&
+            IFS= read -r line <&3 && printf "%s" "$line"' _ "$port" 2>/dev/null)" || return 1
+    fi
+    [[ "$reply" == *PONG* ]]
+}
+
+ensure_redis() {
+    local port="${PARLEY_REDIS_PORT:-6379}"
+    _redis_up && return 0
+    if ! command -v redis-server >/dev/null 2>&1; then
+        apt_install redis-server || return 1
+        _redis_up && return 0 # the package may have started its own service
+    fi
+    log "starting redis-server on 127.0.0.1:$port (log: var/redis.log)"
+    mkdir -p "$PARLEY_ROOT/var"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+        --dir "$PARLEY_ROOT/var" --logfile "$PARLEY_ROOT/var/redis.log" >&2 || return 1
+    wait_for 20 _redis_up || { err "redis did not answer on port $port in 20 s (see var/redis.log)"; return 1; }
+}
+
+# ---------------------------------------------------------------- postgres
+
+_pg_up() {
+    local port="${PARLEY_POSTGRES_PORT:-5432}"
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h 127.0.0.1 -p "$port" -t 3
+    else
+        timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null
+    fi
+}
+
+_psql() {
+    PGCONNECT_TIMEOUT=5 psql -w -X -q -h 127.0.0.1 -p "${PARLEY_POSTGRES_PORT:-5432}" \
+        -U postgres -d postgres -v ON_ERROR_STOP=1 -tA "$@"
+}
+
+# Install, configure (local TCP trusted) and start the Debian cluster "main".
+_pg_start() {
+    local cluster=main ver hba
+    if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+        apt_install postgresql || return 1
+        _pg_up && _psql -c 'select 1' >/dev/null 2>&1 && return 0
+    fi
+    ver="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1 || true)"
+    if [ -z "$ver" ] || [ ! -d "/etc/postgresql/$ver/$cluster" ]; then
+        [ -n "$ver" ] || ver="$(ls /usr/lib/postgresql | sort -V | tail -n1 || true)"
+        log "creating PostgreSQL $ver cluster $cluster"
+        as_root pg_createcluster "$ver" "$cluster" >&2 || return 1
+    fi
+    hba="/etc/postgresql/$ver/$cluster/pg_hba.conf"
+    if ! as_root grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+        log "trusting local TCP connections in $hba"
+        as_root sed -i -e '1i # added by parley scripts/lib.sh: local TCP without password' \
+            -e '1i host all all 127.0.0.1/32 trust' -e '1i host all all ::1/128 trust' "$hba" \
+            || return 1
+    fi
+    if as_root pg_ctlcluster "$ver" "$cluster" status >/dev/null 2>&1; then
+        as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" reload >&2 || return 1
+    else
+        log "starting PostgreSQL $ver/$cluster"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" start >&2 || return 1
+    fi
+}
+
+ensure_postgres() {
+    local db="${1:-test}" port="${PARLEY_POSTGRES_PORT:-5432}"
+    if ! _pg_up; then
+        _pg_start || return 1
+        wait_for 30 _pg_up || { err "PostgreSQL did not answer on port $port in 30 s"; return 1; }
+    fi
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client || return 1
+    if ! _psql -c 'select 1' >/dev/null; then
+        err "cannot connect as postgres without password to 127.0.0.1:$port" \
+            "(add 'host all all 127.0.0.1/32 trust' at the top of pg_hba.conf)"
+        return 1
+    fi
+    if [ "$(_psql -c "select 1 from pg_database where datname = '$db'")" != 1 ]; then
+        log "creating database $db"
+        _psql -c "create database \"$db\"" || return 1
+    fi
+}
