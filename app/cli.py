@@ -84,14 +84,17 @@ def tokens_revoke(token: str) -> None:
 @click.option("--host", default="127.0.0.1", envvar="PARLEY_HOST", show_default=True)
 @click.option("--port", default=8000, type=int, envvar="PARLEY_PORT", show_default=True)
 @click.option("--workers", default=2, type=int, envvar="PARLEY_WEB_WORKERS", show_default=True)
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the API with gunicorn."""
+@click.option("--threads", default=8, type=int, envvar="PARLEY_WEB_THREADS", show_default=True)
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the API with gunicorn (threaded workers: an open /v1/stream holds a thread)."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 60)
 

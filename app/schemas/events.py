@@ -7,12 +7,13 @@ from typing import Any
 from domain.values import plain
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
+REDACTED = {"token_hash"}  # not reversible, but no reader of the log needs it
 
 
 def describe_event(event: Any, position: int | None = None) -> dict[str, Any]:
     topic = getattr(type(event), "TOPIC", f"{type(event).__module__}:{type(event).__qualname__}")
     _, aggregate, name = (["", *topic.split(".")])[-3:]
-    data = {k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE}
+    data = {k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE | REDACTED}
     described = {
         "aggregate_id": event.originator_id,
         "aggregate": aggregate,
