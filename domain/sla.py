@@ -15,28 +15,21 @@ from domain import values as v
 HOUR = timedelta(hours=1)
 
 
+def _targets() -> dict[str, timedelta]:
+    return {
+        v.X_PUBLIC: HOUR,
+        v.X_DM: HOUR,
+        v.CHAT: timedelta(minutes=5),
+        v.PHONE: HOUR,
+        v.EMAIL: timedelta(hours=8),
+        v.API: timedelta(hours=4),
+    }
+
+
 @dataclass(frozen=True)
 class SlaPolicy:
-    first_response: dict[str, timedelta] = field(
-        default_factory=lambda: {
-            v.X_PUBLIC: HOUR,
-            v.X_DM: HOUR,
-            v.CHAT: timedelta(minutes=5),
-            v.PHONE: HOUR,
-            v.EMAIL: timedelta(hours=8),
-            v.API: timedelta(hours=4),
-        }
-    )
-    next_response: dict[str, timedelta] = field(
-        default_factory=lambda: {
-            v.X_PUBLIC: HOUR,
-            v.X_DM: HOUR,
-            v.CHAT: timedelta(minutes=5),
-            v.PHONE: HOUR,
-            v.EMAIL: timedelta(hours=8),
-            v.API: timedelta(hours=4),
-        }
-    )
+    first_response: dict[str, timedelta] = field(default_factory=_targets)
+    next_response: dict[str, timedelta] = field(default_factory=_targets)
     # Higher priorities tighten every target by this factor.
     priority_factor: dict[str, float] = field(default_factory=lambda: {"urgent": 0.5, "high": 0.75})
 

@@ -117,6 +117,11 @@ def dumps(value: Iterable[str]) -> str:
     return json.dumps(sorted(value))
 
 
+def clean(text: str) -> str:
+    """Text safe in any read store (PostgreSQL text cannot hold NUL)."""
+    return text.replace("\x00", "")
+
+
 def preview(body: str, length: int = 140) -> str:
-    flat = " ".join(body.split())
+    flat = " ".join(clean(body).split())
     return flat if len(flat) <= length else flat[: length - 1] + "…"

@@ -46,6 +46,8 @@ class ReadStore:
 
     @contextmanager
     def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
+        """A transaction. With ``lock_key`` it writes, taking that key's lock first (writers
+        of one key take turns); without, it only reads, from one snapshot."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -150,6 +152,9 @@ class PostgresReadStore(ReadStore):
             if lock_key:
                 # Writers of one projection take turns (the live follower and a rebuild's swap).
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key,))
+            else:
+                # A read of several statements (a page and its counts) sees one moment.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Tx(cursor, "%s")
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import Context, Projection, preview
+from projections.base import Context, Projection, clean, preview
 from projections.db import ReadStore, Tx, parse_timestamp, timestamp
 
 ENTRY_COLUMNS = (
@@ -60,7 +60,7 @@ class CustomerHistory(Projection):
             f" VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
             [position, customer_id, conversation_id, kind, channel,
              None if public is None else int(public), getattr(event, "actor", None),
-             timestamp(event.timestamp), summary],
+             timestamp(event.timestamp), clean(summary)],
         )  # fmt: skip
 
     def _conversation_entry(

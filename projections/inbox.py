@@ -14,21 +14,21 @@ from typing import Any
 
 from domain import values as v
 from domain.sla import DEFAULT_POLICY, SlaPolicy
-from projections.base import Context, Projection, dumps, preview
+from projections.base import Context, Projection, clean, dumps, preview
 from projections.db import ReadStore, Tx, parse_timestamp, timestamp
 
 NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
+HIDDEN = {"sort_due", "sort_waiting", "replied", "unanswered_since"}  # internal columns
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 
 COLUMNS = (
     "conversation_id", "customer_id", "status", "origin_channel", "current_channel",
-    "origin_public", "assignee", "team", "priority", "tags", "awaiting", "waiting_since",
+    "origin_public", "assignee", "team", "priority", "tags", "replied", "unanswered_since",
+    "awaiting", "waiting_since",
     "first_response_due", "due", "sort_due", "sort_waiting", "last_message_preview",
     "last_message_at", "snoozed_until", "failed_deliveries", "opened_at", "updated_at",
     "version", "position",
 )  # fmt: skip
-
-FILTERS = ("status", "assignee", "team", "channel", "priority", "awaiting")
 
 
 class Inbox(Projection):
@@ -38,7 +38,8 @@ class Inbox(Projection):
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
             " status TEXT NOT NULL, origin_channel TEXT NOT NULL, current_channel TEXT NOT NULL,"
             " origin_public INTEGER NOT NULL, assignee TEXT, team TEXT, priority TEXT NOT NULL,"
-            " tags TEXT NOT NULL, awaiting TEXT NOT NULL, waiting_since TEXT,"
+            " tags TEXT NOT NULL, replied INTEGER NOT NULL, unanswered_since TEXT,"
+            " awaiting TEXT NOT NULL, waiting_since TEXT,"
             " first_response_due TEXT, due TEXT, sort_due TEXT NOT NULL,"
             " sort_waiting TEXT NOT NULL, last_message_preview TEXT, last_message_at TEXT,"
             " snoozed_until TEXT, failed_deliveries INTEGER NOT NULL, opened_at TEXT NOT NULL,"
@@ -71,7 +72,17 @@ class Inbox(Projection):
         ctx.rows["inbox"].put(key, self._derive(row))
 
     def _derive(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Due times and sort keys, from status, awaiting, waiting_since and priority."""
+        """What the case awaits and since when, due times and sort keys.
+
+        As the aggregate's ``awaiting``: nothing once resolved; else an acknowledgement if
+        no reply was ever queued, a reply if a customer message came after the last one.
+        Resolving keeps the unanswered wait, so a reopened case awaits what it awaited.
+        """
+        if row["status"] == v.RESOLVED or row["unanswered_since"] is None:
+            row["awaiting"], row["waiting_since"] = "nothing", None
+        else:
+            row["awaiting"] = "reply" if row["replied"] else "acknowledgement"
+            row["waiting_since"] = row["unanswered_since"]
         since = parse_timestamp(row["waiting_since"])
         due = first_due = None
         if since is not None and row["status"] == v.OPEN:
@@ -107,8 +118,8 @@ class Inbox(Projection):
             "team": None,
             "priority": "none",
             "tags": "[]",
-            "awaiting": "acknowledgement",
-            "waiting_since": at,
+            "replied": 0,
+            "unanswered_since": at,
             "last_message_preview": preview(event.body),
             "last_message_at": at,
             "snoozed_until": None,
@@ -127,14 +138,14 @@ class Inbox(Projection):
             "last_message_preview": preview(event.body),
             "last_message_at": at,
         }
-        if row.get("awaiting") == "nothing":
-            changes |= {"awaiting": "reply", "waiting_since": at}
+        if row.get("unanswered_since") is None:
+            changes["unanswered_since"] = at
         if row.get("status") == v.SNOOZED:
             changes |= {"status": v.OPEN, "snoozed_until": None}
         self._update(ctx, position, event, **changes)
 
     def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
-        self._update(ctx, position, event, awaiting="nothing", waiting_since=None)
+        self._update(ctx, position, event, replied=1, unanswered_since=None)
 
     def on_Conversation_ReplyDelivered(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
@@ -167,21 +178,22 @@ class Inbox(Projection):
         self._update(ctx, position, event)
 
     def _retag(self, ctx: Context, position: int, event: Any, add: bool) -> None:
+        tag = clean(event.tag)
         row = ctx.rows["inbox"].get(str(event.originator_id))
         tags = set(json.loads(row["tags"])) if row else set()
         key = str(event.originator_id)
         if add:
-            tags.add(event.tag)
+            tags.add(tag)
             ctx.tx.run(
                 f"INSERT INTO {ctx.names['inbox_tags']} (conversation_id, tag) VALUES (?, ?)"
                 " ON CONFLICT DO NOTHING",
-                [key, event.tag],
+                [key, tag],
             )
         else:
-            tags.discard(event.tag)
+            tags.discard(tag)
             ctx.tx.run(
                 f"DELETE FROM {ctx.names['inbox_tags']} WHERE conversation_id = ? AND tag = ?",
-                [key, event.tag],
+                [key, tag],
             )
         self._update(ctx, position, event, tags=dumps(tags))
 
@@ -206,8 +218,6 @@ class Inbox(Projection):
             position,
             event,
             status=v.RESOLVED,
-            awaiting="nothing",
-            waiting_since=None,
             snoozed_until=None,
         )
 
@@ -228,7 +238,11 @@ def decode_cursor(cursor: str) -> list[str]:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise ValueError("not a cursor from this inbox") from error
-    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+    if not (
+        isinstance(key, list)
+        and len(key) == 3
+        and all(isinstance(k, str) and "\x00" not in k for k in key)
+    ):
         raise ValueError("not a cursor from this inbox")
     return key
 
@@ -299,7 +313,7 @@ def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
 
 
 def _present(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in COLUMNS if not k.startswith("sort_")}
+    out = {k: row[k] for k in COLUMNS if k not in HIDDEN}
     out["origin_public"] = bool(row["origin_public"])
     out["tags"] = json.loads(row["tags"])
     for key in ("waiting_since", "first_response_due", "due", "last_message_at",

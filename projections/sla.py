@@ -18,7 +18,7 @@ from projections.db import ReadStore, parse_timestamp, timestamp
 CLOCK_COLUMNS = (
     "conversation_id", "origin_channel", "current_channel", "priority", "first_contact_at",
     "first_response_at", "first_response_seconds", "waiting_since", "last_customer_message_at",
-    "last_response_at", "next_response_seconds", "responses", "resolved_at",
+    "last_response_at", "next_response_seconds", "response_count", "resolved_at",
     "resolution_seconds", "reopened", "position",
 )  # fmt: skip
 
@@ -39,7 +39,7 @@ class SlaClock(Projection):
             " first_contact_at TEXT NOT NULL, first_response_at TEXT,"
             " first_response_seconds DOUBLE PRECISION, waiting_since TEXT,"
             " last_customer_message_at TEXT, last_response_at TEXT,"
-            " next_response_seconds DOUBLE PRECISION, responses INTEGER NOT NULL,"
+            " next_response_seconds DOUBLE PRECISION, response_count INTEGER NOT NULL,"
             " resolved_at TEXT, resolution_seconds DOUBLE PRECISION, reopened INTEGER NOT NULL,"
             " position BIGINT NOT NULL, CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
         ],
@@ -71,7 +71,7 @@ class SlaClock(Projection):
             first_contact_at=at,
             waiting_since=at,
             last_customer_message_at=at,
-            responses=0,
+            response_count=0,
             reopened=0,
             position=position,
         )
@@ -96,17 +96,15 @@ class SlaClock(Projection):
                 f"INSERT INTO {ctx.names['sla_responses']} (conversation_id, seq, kind, channel,"
                 " priority, waited_from, responded_at, seconds, position)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [row["conversation_id"], row["responses"] + 1, "first" if first else "next",
+                [row["conversation_id"], row["response_count"] + 1, "first" if first else "next",
                  row["origin_channel"] if first else row["current_channel"], row["priority"],
                  row["waiting_since"], at, seconds, position],
             )  # fmt: skip
-            changes |= {"waiting_since": None, "responses": row["responses"] + 1}
+            changes |= {"waiting_since": None, "response_count": row["response_count"] + 1}
             if first:
                 changes |= {"first_response_at": at, "first_response_seconds": seconds}
             else:
                 changes["next_response_seconds"] = seconds
-        elif row["first_response_at"] is None:
-            changes |= {"first_response_at": at, "first_response_seconds": 0.0}
         self._change(ctx, position, event, **changes)
 
     def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
@@ -149,7 +147,19 @@ def conversation_clock(store: ReadStore, conversation_id: str) -> dict[str, Any]
             "SELECT * FROM proj_sla_responses WHERE conversation_id = ? ORDER BY seq",
             [conversation_id],
         )
-    return {**clock, "responses": responses}
+    return {**_iso(clock), "responses": [_iso(r) for r in responses]}
+
+
+def _iso(row: dict[str, Any]) -> dict[str, Any]:
+    """Stored fixed-width UTC text as ISO 8601 with an offset, like every other view."""
+    out = dict(row)
+    for key, value in row.items():
+        if isinstance(value, str) and (
+            key.endswith("_at") or key in ("waiting_since", "waited_from")
+        ):
+            parsed = parse_timestamp(value)
+            out[key] = parsed.isoformat() if parsed else None
+    return out
 
 
 def report(

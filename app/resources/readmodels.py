@@ -64,7 +64,8 @@ def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
 def sla_report(args: dict[str, Any]) -> Any:
     """SLA figures for responses given in [start, end): counts, met, breached, median, p90"""
     meta = catch_up("sla", args.get("min_position"))
-    return {**report(read_store(), args["start"], args["end"]), "projection": meta}
+    body = {**report(read_store(), args["start"], args["end"]), "projection": meta}
+    return body, 200, headers_for(meta)
 
 
 @blp.route("/ops/projections", methods=["GET"])

@@ -14,15 +14,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request, stream_with_context
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from app.auth import requires
 from app.parsing import Blueprint
 from app.readside import read_store
-from app.schemas.common import StrictSchema
+from app.schemas.common import MAX_POSITION, StrictSchema
 from app.schemas.events import describe_event
 from app.state import application
 from domain.access import READ
+from domain.exceptions import InvalidValueError
 from domain.values import plain
 from projections.inbox import inbox_changes
 
@@ -34,7 +35,7 @@ KEEPALIVE_SECONDS = 15.0
 
 
 class StreamArgsSchema(StrictSchema):
-    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_POSITION))
     conversation_id = fields.UUID(load_default=None)
     timeout = fields.Float(
         load_default=300.0,
@@ -57,8 +58,10 @@ def stream(args: dict[str, Any]) -> Any:
     after = args["after"] or 0
     last_id = request.headers.get("Last-Event-ID")
     if last_id is not None:
-        if not last_id.isdigit():
-            raise ValidationError("Last-Event-ID must be a position", field_name="Last-Event-ID")
+        if not (last_id.isascii() and last_id.isdigit()) or int(last_id) > MAX_POSITION:
+            raise InvalidValueError(
+                "Last-Event-ID must be a position", field="Last-Event-ID", location="header"
+            )
         after = int(last_id)
     only = str(args["conversation_id"]) if args["conversation_id"] else None
     app, store = application(), read_store()

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from domain import values as v
 
 BODY_MAX = 20_000  # characters of a message, reply or note
+MAX_POSITION = 2**63 - 1  # the largest position either store can hold
 
 
 class UTCDateTime(fields.DateTime):
@@ -74,7 +75,7 @@ class OutcomeSchema(Schema):
 
 
 class PageArgsSchema(StrictSchema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

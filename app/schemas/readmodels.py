@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.common import StrictSchema, UTCDateTime
+from app.schemas.common import MAX_POSITION, StrictSchema, UTCDateTime
 from domain import values as v
 
 
 class MinPositionArgs(StrictSchema):
     min_position = fields.Integer(
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_POSITION),
         metadata={"description": "wait (bounded) until the read model has processed this position"},
     )
 
@@ -68,7 +68,7 @@ class InboxPageSchema(Schema):
 
 
 class HistoryQueryArgsSchema(MinPositionArgs):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
@@ -116,6 +116,7 @@ class SlaClockSchema(Schema):
     resolved_at = fields.String(allow_none=True)
     resolution_seconds = fields.Float(allow_none=True)
     reopened = fields.Integer()
+    response_count = fields.Integer()
     responses = fields.List(fields.Nested(SlaResponseSchema))
     projection = fields.Nested(ProjectionMetaSchema)
 
