@@ -30,6 +30,7 @@ class Settings:
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
+    ready_max_lag: str = ""  # /readyz fails when a projection lags more positions than this
     read_wait_seconds: str = "2"  # how long a read with min_position waits for a projection
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -7,7 +7,11 @@ from typing import Any
 import redis
 from flask import Blueprint, current_app
 
+from app.readside import read_store
 from app.state import application
+from projections.log import NotificationLog
+from projections.registry import all_projections
+from projections.status import projection_status
 
 blp = Blueprint("health", __name__)
 
@@ -33,5 +37,27 @@ def readyz() -> Any:
         checks["redis"] = {"ok": True}
     except redis.RedisError as error:
         checks["redis"] = {"ok": False, "error": str(error)}
+    checks["projections"] = _projections(settings.ready_max_lag)
     ready = all(c["ok"] for c in checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+def _projections(max_lag: str) -> dict[str, Any]:
+    """Each read model's lag; not ready if one failed, or lags past PARLEY_READY_MAX_LAG."""
+    app = application()
+    try:
+        rows = projection_status(
+            read_store(), NotificationLog(app.recorder, app.mapper), all_projections()
+        )
+    except Exception as error:  # an unreachable read store means not ready
+        return {"ok": False, "error": str(error)}
+    limit = int(max_lag) if max_lag else None
+    lags = {r["name"]: r["lag"] for r in rows}
+    failed = [r["name"] for r in rows if r["state"] != "running"]
+    behind = [name for name, lag in lags.items() if limit is not None and lag > limit]
+    check: dict[str, Any] = {"ok": not failed and not behind, "lag": lags}
+    if failed:
+        check["failed"] = failed
+    if behind:
+        check["behind"] = behind
+    return check

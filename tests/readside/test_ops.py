@@ -40,3 +40,33 @@ def test_projection_status_is_for_ops_only(client, auth):
     for role in ("agent", "supervisor", "auditor", "integration"):
         assert_problem(client.get("/v1/ops/projections", headers=auth(role)), 403)
     assert_problem(client.get("/v1/ops/projections"), 401)
+
+
+def test_readiness_shows_projection_lag_and_fails_past_the_configured_limit(store, auth, flask_app):
+    from app import create_app
+
+    strict = create_app(
+        {"TESTING": True},
+        environ={**store, "PARLEY_CREATE_TABLES": "yes", "PARLEY_READY_MAX_LAG": "0"},
+    )
+    try:
+        client = strict.test_client()
+        open_case(flask_app.test_client(), auth("agent"), "x_public")
+
+        behind = client.get("/readyz")
+        assert behind.status_code == 503
+        check = behind.get_json()["checks"]["projections"]
+        assert check["ok"] is False
+        assert set(check["behind"]) == {"inbox", "sla", "history"}
+        assert all(lag > 0 for lag in check["lag"].values())
+
+        project(flask_app)
+        level = client.get("/readyz")
+        assert level.status_code == 200, level.get_json()
+        assert level.get_json()["checks"]["projections"] == {
+            "ok": True,
+            "lag": {"inbox": 0, "sla": 0, "history": 0},
+        }
+    finally:
+        strict.extensions["parley.application"].close()
+        strict.extensions["parley.read_store"].close()
