@@ -1,14 +1,14 @@
 """Configuration from the environment: every ``PARLEY_*`` variable is read here.
 
-docs/configuration.md lists them; the event-store ones are translated into the
-eventsourcing library's own variables by :func:`event_store_env`.
+The README's configuration table lists them; the event-store ones are translated into
+the eventsourcing library's own variables by :func:`event_store_env`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 TRUE = {"1", "y", "yes", "true", "on"}
@@ -16,43 +16,52 @@ TRUE = {"1", "y", "yes", "true", "on"}
 
 @dataclass(frozen=True)
 class Settings:
+    """Every ``PARLEY_<NAME>`` variable; numbers are checked once, at start-up."""
+
     store: str = "sqlite"  # sqlite | postgres
     sqlite_path: str = "var/parley.sqlite"
-    projections_sqlite_path_: str = ""  # PARLEY_PROJECTIONS_SQLITE_PATH; default beside the store
+    read_store_path: str = ""  # PARLEY_READ_STORE_PATH; default: beside the SQLite store
     postgres_host: str = "127.0.0.1"
-    postgres_port: str = "5432"
+    postgres_port: int = 5432
     postgres_db: str = "parley"
     postgres_user: str = "postgres"
     postgres_password: str = ""
     postgres_schema: str = ""
-    postgres_pool_size: str = "5"
-    postgres_lock_timeout: str = "5"
+    postgres_pool_size: int = 5
+    postgres_lock_timeout: int = 5
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
-    ready_max_lag: str = ""  # /readyz fails when a projection lags more positions than this
-    read_wait_seconds: str = "2"  # how long a read with min_position waits for a projection
-    extra: dict[str, str] = field(default_factory=dict)
+    ready_max_lag: int | None = None  # /readyz fails when a projection lags more than this
+    read_wait_seconds: float = 2.0  # how long a read with min_position waits for a projection
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in cls.__dataclass_fields__:
-            key = f"PARLEY_{name.rstrip('_').upper()}"
-            if name != "extra" and key in environ:
-                values[name] = environ[key]
-        if "max_body_bytes" in values:
-            values["max_body_bytes"] = int(str(values["max_body_bytes"]))
+        for name, spec in cls.__dataclass_fields__.items():
+            key = f"PARLEY_{name.upper()}"
+            raw = environ.get(key)
+            if raw is None or (raw == "" and spec.type != "str"):
+                continue
+            number = (
+                float if "float" in str(spec.type) else int if "int" in str(spec.type) else None
+            )
+            try:
+                values[name] = number(raw) if number else raw
+            except ValueError:
+                raise ValueError(f"{key} must be a number, not {raw!r}") from None
+            if number and values[name] < 0:  # type: ignore[operator]
+                raise ValueError(f"{key} must not be negative")
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.store not in ("sqlite", "postgres"):
             raise ValueError(f"PARLEY_STORE must be sqlite or postgres, not {settings.store!r}")
         return settings
 
-    def projections_sqlite_path(self) -> str:
+    def read_store_sqlite_path(self) -> str:
         """Read models get their own SQLite file (the library's tables are not namespaced)."""
-        if self.projections_sqlite_path_:
-            return self.projections_sqlite_path_
+        if self.read_store_path:
+            return self.read_store_path
         if self.sqlite_path == ":memory:":
             return ":memory:"
         path = Path(self.sqlite_path)
@@ -81,14 +90,14 @@ def event_store_env(settings: Settings, *, create_tables: bool | None = None) ->
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_HOST": settings.postgres_host,
-            "POSTGRES_PORT": settings.postgres_port,
+            "POSTGRES_PORT": str(settings.postgres_port),
             "POSTGRES_DBNAME": settings.postgres_db,
             "POSTGRES_USER": settings.postgres_user,
             "POSTGRES_PASSWORD": settings.postgres_password,
-            "POSTGRES_POOL_SIZE": settings.postgres_pool_size,
-            "POSTGRES_LOCK_TIMEOUT": settings.postgres_lock_timeout,
+            "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+            "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
             "POSTGRES_CONNECT_TIMEOUT": "5",
         }
         if settings.postgres_schema:
             env["POSTGRES_SCHEMA"] = settings.postgres_schema
-    return env | settings.extra
+    return env

@@ -22,7 +22,7 @@ def catch_up(name: str, min_position: int | None) -> dict[str, Any]:
     store = read_store()
     if min_position is None:
         return {"name": name, "position": position_of(store, name)}
-    timeout = float(current_app.config["PARLEY_SETTINGS"].read_wait_seconds)
+    timeout = current_app.config["PARLEY_SETTINGS"].read_wait_seconds
     position, reached = wait_for(store, name, min_position, timeout)
     meta: dict[str, Any] = {"name": name, "position": position, "caught_up": reached}
     if not reached:

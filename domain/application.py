@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID, uuid4
 
@@ -26,11 +27,13 @@ from domain.exceptions import (
     ChannelIdentityMissingError,
     ConversationNotFoundError,
     IdempotencyKeyReusedError,
+    IdentityTakenError,
+    InvalidTransitionError,
     PreconditionFailedError,
     VersionConflictError,
 )
 from domain.idempotency import IdempotencyKey
-from domain.indexes import InboundIndex
+from domain.indexes import IdentityIndex, InboundIndex
 from domain.values import Identity
 
 Clock = Callable[[], datetime]
@@ -88,6 +91,8 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
     ) -> Outcome:
         """Save atomically; map a lost race to VersionConflictError; claim the key last."""
         outcome = response()
+        if not any(a.pending_events for a in aggregates):
+            return outcome  # nothing changed: no write (not even the key), no position
         pending: list[Aggregate] = list(aggregates)
         if claim is not None:
             body = outcome.as_dict()
@@ -103,8 +108,6 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
                     timestamp=self.clock(),
                 )
             )
-        if not any(a.pending_events for a in pending if isinstance(a, Aggregate)):
-            return outcome  # nothing changed: no write, no position
         loaded = {a.id: a.version - len(a.pending_events) for a in aggregates}
         try:
             recordings = self.save(*pending)
@@ -125,10 +128,16 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             except AggregateNotFoundError:
                 return 0  # created by this command
 
+        changed = [
+            (a.id, now)
+            for a in aggregates
+            if isinstance(a, Conversation | Customer) and (now := stored(a)) != loaded[a.id]
+        ]
+        if changed:
+            raise VersionConflictError(*changed[0]) from None
         for aggregate in aggregates:
-            now = stored(aggregate)
-            if isinstance(aggregate, Conversation | Customer) and now != loaded[aggregate.id]:
-                raise VersionConflictError(aggregate.id, now) from None
+            if isinstance(aggregate, IdentityIndex) and stored(aggregate):
+                raise IdentityTakenError(f"{aggregate.key} was just claimed by another customer")
         raise VersionConflictError(aggregates[0].id, stored(aggregates[0])) from None
 
     def find_claim(self, principal: str, key: str, fingerprint: str) -> IdempotencyKey | None:
@@ -207,15 +216,40 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         published_at: datetime | None = None,
         subject: str | None = None,
         claim: IdempotencyClaim | None = None,
-        retried: bool = False,
     ) -> Outcome:
         """Open a case from a customer's first contact; a repeat of the same contact is a no-op."""
-        arguments = {k: x for k, x in locals().items() if k not in ("self", "retried")}
+        attempt = partial(
+            self._open, channel=channel, body=body, actor=actor, customer_id=customer_id,
+            identity=identity, customer_name=customer_name, external_id=external_id,
+            published_at=published_at, subject=subject, claim=claim,
+        )  # fmt: skip
+        try:
+            return attempt()
+        except (VersionConflictError, IdentityTakenError):
+            # Lost a race: to another record of the same contact, or of the same new customer.
+            if external_id is not None and (found := self._find_inbound(channel, external_id)):
+                return found
+            if customer_id is None and identity is not None:
+                return attempt()  # the customer exists now: this contact joins them
+            raise
+
+    def _open(
+        self,
+        *,
+        channel: str,
+        body: str,
+        actor: str,
+        customer_id: UUID | None,
+        identity: Identity | None,
+        customer_name: str | None,
+        external_id: str | None,
+        published_at: datetime | None,
+        subject: str | None,
+        claim: IdempotencyClaim | None,
+    ) -> Outcome:
         v.check_channel(channel)
-        if external_id is not None:
-            existing = self._find_inbound(channel, external_id)
-            if existing is not None:
-                return existing
+        if external_id is not None and (found := self._find_inbound(channel, external_id)):
+            return found
         now = self.clock()
         customer, identity_claims = self._resolve_customer(
             customer_id, identity, customer_name, actor, now
@@ -234,45 +268,45 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             actor=actor,
             timestamp=now,
         )
-        pending: list[Aggregate] = [customer, *identity_claims, conversation]
-        if external_id is not None:
-            pending.append(
-                InboundIndex(
-                    channel=channel,
-                    external_id=external_id,
-                    conversation_id=conversation.id,
-                    message_id=message_id,
-                    actor=actor,
-                    timestamp=now,
-                )
-            )
+        index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
-        try:
-            return self._save(*pending, claim=claim, response=self._outcome(conversation, **extra))
-        except VersionConflictError:
-            # Lost a race: to another record of the same contact, or of the same identity.
-            if external_id is not None and (found := self._find_inbound(channel, external_id)):
-                return found
-            if identity_claims and not retried:  # the customer now exists: join them
-                return self.open_conversation(**arguments, retried=True)
-            raise
+        return self._save(
+            customer, *identity_claims, conversation, *index,
+            claim=claim, response=self._outcome(conversation, **extra),
+        )  # fmt: skip
+
+    @staticmethod
+    def _inbound_index(
+        channel: str,
+        external_id: str | None,
+        conversation: Conversation,
+        message_id: UUID,
+        actor: str,
+        now: datetime,
+    ) -> list[Aggregate]:
+        """The record that makes a channel's external id land once (none without an id)."""
+        if external_id is None:
+            return []
+        return [
+            InboundIndex(
+                channel=channel, external_id=external_id, conversation_id=conversation.id,
+                message_id=message_id, actor=actor, timestamp=now,
+            )
+        ]  # fmt: skip
 
     def _find_inbound(self, channel: str, external_id: str) -> Outcome | None:
+        """Where a channel's external id landed already, as a no-op outcome, if it did."""
         try:
             index: InboundIndex = self.repository.get(InboundIndex.create_id(channel, external_id))
         except AggregateNotFoundError:
             return None
         conversation = self._load(Conversation, index.conversation_id)
-        return Outcome(
-            conversation.id,
-            conversation.version,
-            None,
-            {
-                "created": False,
-                "customer_id": conversation.customer_id,
-                "message_id": index.message_id,
-            },
-        )
+        extra = {
+            "created": False,
+            "customer_id": conversation.customer_id,
+            "message_id": index.message_id,
+        }
+        return Outcome(conversation.id, conversation.version, None, extra)
 
     def receive_message(
         self,
@@ -286,13 +320,46 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
         expected_version: int | None = None,
         claim: IdempotencyClaim | None = None,
     ) -> Outcome:
+        """Record a customer's message; one seen before (same external id) is a no-op."""
         v.check_channel(channel)
-        if external_id is not None and (found := self._find_inbound(channel, external_id)):
+        try:
+            return self._receive(
+                conversation_id, channel, body, actor, external_id, published_at,
+                expected_version, claim,
+            )  # fmt: skip
+        except VersionConflictError:
+            if external_id is not None and (
+                found := self._seen(conversation_id, channel, external_id)
+            ):
+                return found
+            raise
+
+    def _seen(self, conversation_id: UUID, channel: str, external_id: str) -> Outcome | None:
+        found = self._find_inbound(channel, external_id)
+        if found is not None and found.id != conversation_id:
+            raise InvalidTransitionError(
+                f"{channel} message {external_id} belongs to conversation {found.id}",
+                field="external_id",
+            )
+        return found
+
+    def _receive(
+        self,
+        conversation_id: UUID,
+        channel: str,
+        body: str,
+        actor: str,
+        external_id: str | None,
+        published_at: datetime | None,
+        expected_version: int | None,
+        claim: IdempotencyClaim | None,
+    ) -> Outcome:
+        if external_id is not None and (found := self._seen(conversation_id, channel, external_id)):
             return found
         conversation = self._conversation(conversation_id, expected_version)
         now = self.clock()
         message_id = uuid4()
-        conversation.receive_message(
+        recorded = conversation.receive_message(
             message_id=message_id,
             channel=channel,
             external_id=external_id,
@@ -301,25 +368,12 @@ class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
             actor=actor,
             timestamp=now,
         )
-        pending: list[Aggregate] = [conversation]
-        if external_id is not None:
-            pending.append(
-                InboundIndex(
-                    channel=channel,
-                    external_id=external_id,
-                    conversation_id=conversation.id,
-                    message_id=message_id,
-                    actor=actor,
-                    timestamp=now,
-                )
-            )
-        extra = {"created": True, "message_id": message_id}
-        try:
-            return self._save(*pending, claim=claim, response=self._outcome(conversation, **extra))
-        except VersionConflictError:
-            if external_id is not None and (found := self._find_inbound(channel, external_id)):
-                return found
-            raise
+        index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
+        extra = {"created": recorded, "message_id": message_id if recorded else None}
+        return self._save(
+            conversation, *(index if recorded else []),
+            claim=claim, response=self._outcome(conversation, **extra),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ handling
     def queue_reply(

@@ -342,6 +342,8 @@ class Conversation(Aggregate):
     def tag(self, *, tag: str, actor: str, timestamp: datetime) -> bool:
         if tag in self.tags:
             return False
+        if len(self.tags) >= v.MAX_TAGS:
+            raise InvalidValueError(f"a conversation has at most {v.MAX_TAGS} tags", field="add")
         self._tag(tag=tag, actor=actor, timestamp=timestamp)
         return True
 

@@ -39,6 +39,7 @@ CHANNEL_IDENTITY_KIND: dict[str, str | None] = {
 
 REPLY_KINDS = ("acknowledgement", "answer", "follow_up")
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
+MAX_TAGS = 50  # per conversation: one request cannot grow a case without bound
 RESOLUTION_CODES = ("answered", "fixed", "no_response", "duplicate", "spam", "other")
 
 # Conversation statuses.
@@ -79,8 +80,13 @@ class Identity:
     def __post_init__(self) -> None:
         if self.kind not in IDENTITY_KINDS:
             raise ValueError(f"unknown identity kind {self.kind!r}")
-        if not self.value:
+        normalised = self.key.partition(":")[2]
+        if not normalised:
             raise ValueError("an identity needs a value")
+        if self.kind == IDENTITY_EMAIL and "@" not in normalised.strip("@"):
+            raise ValueError("an e-mail address needs an @ between two parts")
+        if self.kind == IDENTITY_PHONE and sum(ch.isdigit() for ch in normalised) < 3:
+            raise ValueError("a phone number needs at least 3 digits")
 
     @property
     def key(self) -> str:

@@ -24,7 +24,9 @@ def timestamp(value: datetime | None) -> str | None:
     """A datetime as fixed-width UTC text (sorts correctly as a string)."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime(TIME_FORMAT)
+    utc = value.astimezone(UTC)
+    # Zero-padded year: strftime writes year 999 as "999", which neither sorts nor parses.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -41,8 +43,6 @@ class Cursor(Protocol):
 
 class ReadStore:
     """A connection source with one ``transaction()`` shape for both databases."""
-
-    kind: str
 
     @contextmanager
     def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
@@ -89,20 +89,26 @@ class Tx:
 
 
 class SQLiteReadStore(ReadStore):
-    kind = "sqlite"
-
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        if path == ":memory:":
+            # One in-memory database shared by this store's threads (each connection to a
+            # plain ":memory:" would get its own, empty one); kept alive by the first.
+            self.path = f"file:parley-read-{id(self)}?mode=memory&cache=shared"
+            self._connection()
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.path = path
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                uri=self.path.startswith("file:"),
+            )  # fmt: skip
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -119,11 +125,10 @@ class SQLiteReadStore(ReadStore):
         cursor.execute("BEGIN IMMEDIATE" if lock_key else "BEGIN")
         try:
             yield Tx(cursor, "?")
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
             conn.commit()
+        finally:
+            if conn.in_transaction:  # an error, or a commit that failed: leave nothing open
+                conn.rollback()
 
     def close(self) -> None:
         with self._lock:
@@ -134,8 +139,6 @@ class SQLiteReadStore(ReadStore):
 
 
 class PostgresReadStore(ReadStore):
-    kind = "postgres"
-
     def __init__(self, conninfo: dict[str, str], schema: str | None, pool_size: int = 5) -> None:
         from psycopg_pool import ConnectionPool
 
@@ -164,16 +167,16 @@ class PostgresReadStore(ReadStore):
 def open_read_store(settings: Any) -> ReadStore:
     """The read store matching the configured event store (see app.config.Settings)."""
     if settings.store == "sqlite":
-        return SQLiteReadStore(settings.projections_sqlite_path())
+        return SQLiteReadStore(settings.read_store_sqlite_path())
     return PostgresReadStore(
         {
             "host": settings.postgres_host,
-            "port": settings.postgres_port,
+            "port": str(settings.postgres_port),
             "dbname": settings.postgres_db,
             "user": settings.postgres_user,
             "password": settings.postgres_password,
             "connect_timeout": "5",
         },
         settings.postgres_schema or None,
-        int(settings.postgres_pool_size),
+        settings.postgres_pool_size,
     )

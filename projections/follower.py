@@ -8,10 +8,15 @@ on. Events are applied in batches, one transaction per batch per projection.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from projections import positions
 from projections.base import LIVE, Batch, Projection, TableNames, event_type
@@ -21,6 +26,13 @@ from projections.log import EventLog
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+MAX_BACKOFF = 60.0
+# The database, not the event, is at fault: retry later, never mark the event as poison.
+TRANSIENT = (sqlite3.OperationalError, psycopg.OperationalError, PoolTimeout)
+
+
+class _HandlerFailedError(Exception):
+    """A projection's handler raised on an event: the event cannot be applied as is."""
 
 
 class ProjectionFailedError(Exception):
@@ -42,7 +54,9 @@ class Follower:
         self.log = log
         self.projections = list(projections)
         self.batch_size = batch_size
-        self.failed: dict[str, ProjectionFailedError] = {}
+        self.failed: dict[str, ProjectionFailedError] = {}  # stopped in this process
+        self._retry_at: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
@@ -70,13 +84,21 @@ class Follower:
                 return applied
 
     def step(self) -> int:
-        """One batch for every healthy projection; projections at one position share a read."""
+        """One batch for every projection not waiting out a failure; one read per position.
+
+        A projection with a recorded error is retried after a growing pause, so a fix
+        deployed (or a rebuild that clears the error) lets it go on without a restart.
+        """
         by_position: dict[int, list[Projection]] = {}
         current = positions.statuses(self.store)
+        now = time.monotonic()
         for projection in self.projections:
-            if projection.name in self.failed or projection.name not in current:
+            status = current.get(projection.name)
+            if status is None:
                 continue
-            by_position.setdefault(current[projection.name].position, []).append(projection)
+            if status.error and now < self._retry_at.get(projection.name, 0.0):
+                continue
+            by_position.setdefault(status.position, []).append(projection)
         moved = 0
         for after, group in by_position.items():
             batch = self.log.read(after, self.batch_size)
@@ -87,28 +109,48 @@ class Follower:
         return moved
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
+        """Follow the log until ``stop``; a database outage is waited out, not fatal."""
+        pause = poll_interval
         while not stop.is_set():
-            if not self.step():
-                stop.wait(poll_interval)
+            try:
+                moved = self.step()
+                pause = poll_interval
+            except Exception:
+                log.exception("follower step failed; retrying in %.1f s", pause)
+                moved = 0
+                pause = min(max(pause * 2, 1.0), MAX_BACKOFF)
+            if not moved:
+                stop.wait(pause)
 
     # ------------------------------------------------------------------ applying
     def apply_batch(self, projection: Projection, key: str, variant: str, batch: Batch) -> int:
         """Apply the part of ``batch`` past position ``key``, in one transaction.
 
-        ``variant`` chooses the tables: live, or a rebuild's shadow, or a verify's scratch.
+        ``variant`` chooses the tables: live, a rebuild's shadow, or a verify's scratch.
+        A handler error rolls the batch back and pins the event at fault; a database
+        error propagates (the caller retries later) and marks nothing.
         """
         names = TableNames.of(projection, variant)
         try:
-            with self.store.transaction(lock_key=key) as tx:
-                row = positions.read(tx, key)
-                todo = [(p, e) for p, e in batch if row and p > int(row["position"])]
-                if todo:
-                    projection.apply(tx, names, todo)
-                    positions.advance(tx, key, todo[-1][0])
-                return len(todo)
-        except Exception:
-            # The batch rolled back whole; find the event at fault, one per transaction.
+            applied = self._apply(projection, key, names, batch)
+        except _HandlerFailedError:
             return self._apply_one_by_one(projection, key, names, batch)
+        self._recovered(key)
+        return applied
+
+    def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:
+        with self.store.transaction(lock_key=key) as tx:
+            row = positions.read(tx, key)
+            todo = [(p, e) for p, e in batch if row and p > int(row["position"])]
+            if todo:
+                try:
+                    projection.apply(tx, names, todo)
+                except TRANSIENT:
+                    raise
+                except Exception as error:
+                    raise _HandlerFailedError(error) from error
+                positions.advance(tx, key, todo[-1][0])
+            return len(todo)
 
     def _apply_one_by_one(
         self, projection: Projection, key: str, names: TableNames, batch: Batch
@@ -116,20 +158,23 @@ class Follower:
         applied = 0
         for position, event in batch:
             try:
-                with self.store.transaction(lock_key=key) as tx:
-                    row = positions.read(tx, key)
-                    if row is None or position <= int(row["position"]):
-                        continue
-                    projection.apply(tx, names, [(position, event)])
-                    positions.advance(tx, key, position)
-                    applied += 1
-            except Exception as error:
+                applied += self._apply(projection, key, names, [(position, event)])
+            except _HandlerFailedError as failed:
+                error = failed.__cause__
                 failure = ProjectionFailedError(
                     key, position, event_type(event), f"{type(error).__name__}: {error}"
                 )
-                log.error("%s", failure, extra={"trace": traceback.format_exc()})
+                log.error("%s\n%s", failure, "".join(traceback.format_exception(error)))
                 with self.store.transaction(lock_key=key) as tx:
                     positions.record_error(tx, key, position, failure.event, failure.error)
                 self.failed[key] = failure
+                pause = min(self._backoff.get(key, 0.5) * 2, MAX_BACKOFF)
+                self._backoff[key] = pause
+                self._retry_at[key] = time.monotonic() + pause
                 break
         return applied
+
+    def _recovered(self, key: str) -> None:
+        self.failed.pop(key, None)
+        self._retry_at.pop(key, None)
+        self._backoff.pop(key, None)

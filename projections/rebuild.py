@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from projections import positions
-from projections.base import LIVE, SCRATCH, SHADOW, Projection, TableNames
+from projections.base import LIVE, SCRATCH, SHADOW, Batch, Projection, TableNames
 from projections.db import ReadStore, Tx
 from projections.follower import Follower
 from projections.log import EventLog
@@ -32,50 +32,59 @@ def _build(
     store: ReadStore,
     events: EventLog,
     projection: Projection,
-    variant: str,
+    kind: str,
     *,
     until: int | None,
     batch_size: int,
     progress: Progress | None,
-) -> tuple[str, int]:
-    """Build ``projection`` into fresh ``variant`` tables from 0 up to ``until`` (or the head)."""
-    key = projection.name + variant
+) -> tuple[str, str, int]:
+    """Build ``projection`` into fresh tables from 0 up to ``until`` (or the head).
+
+    Each run's tables and position key carry its own token (``proj_inbox__shadow_1a2b``),
+    so two runs at once (a cron verify and a manual one) never share or drop each
+    other's tables. Returns (variant, token, position reached).
+    """
     token = uuid.uuid4().hex[:8]
+    variant = f"{kind}_{token}"
+    key = projection.name + variant
     names = TableNames.of(projection, variant)
     with store.transaction(lock_key=key) as tx:
-        projection.drop_tables(tx, names)
         projection.create_tables(tx, names, token)
         positions.start(tx, key, token)
     follower = Follower(store, events, [projection], batch_size=batch_size)
     head = events.head() if until is None else until
     position = 0
-    while True:
-        batch = [
-            (p, e) for p, e in events.read(position, batch_size) if until is None or p <= until
-        ]
-        if not batch:
-            break
+    while batch := _page(events, position, until, batch_size):
         follower.apply_batch(projection, key, variant, batch)
         if key in follower.failed:
+            _discard(store, projection, variant)
             raise RebuildFailedError(str(follower.failed[key]))
         position = batch[-1][0]
         head = max(head, position)
         if progress:
             progress(position, head)
         log.debug("building %s: position %d of %d", key, position, head)
-    return token, position
+    return variant, token, position
 
 
-def _catch_up(tx: Tx, events: EventLog, projection: Projection, names: TableNames,
-              position: int, until: int | None, batch_size: int) -> int:  # fmt: skip
-    while True:
-        batch = [
-            (p, e) for p, e in events.read(position, batch_size) if until is None or p <= until
-        ]
-        if not batch:
-            return position
+def _page(events: EventLog, after: int, until: int | None, limit: int) -> Batch:
+    return [(p, e) for p, e in events.read(after, limit) if until is None or p <= until]
+
+
+def _catch_up(
+    tx: Tx, events: EventLog, projection: Projection, names: TableNames,
+    position: int, until: int | None, batch_size: int,
+) -> int:  # fmt: skip
+    while batch := _page(events, position, until, batch_size):
         projection.apply(tx, names, batch)
         position = batch[-1][0]
+    return position
+
+
+def _discard(store: ReadStore, projection: Projection, variant: str) -> None:
+    with store.transaction(lock_key=projection.name + variant) as tx:
+        projection.drop_tables(tx, TableNames.of(projection, variant))
+        tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + variant])
 
 
 def rebuild(
@@ -88,17 +97,17 @@ def rebuild(
 ) -> int:
     """Rebuild from position 0 in shadow tables and swap them in; return the position."""
     positions.ensure_table(store)
-    token, position = _build(
+    variant, token, position = _build(
         store, events, projection, SHADOW, until=None, batch_size=batch_size, progress=progress
     )
-    shadow, live = TableNames.of(projection, SHADOW), TableNames.of(projection, LIVE)
+    shadow, live = TableNames.of(projection, variant), TableNames.of(projection, LIVE)
     with store.transaction(lock_key=projection.name) as tx:
         position = _catch_up(tx, events, projection, shadow, position, None, batch_size)
         projection.drop_tables(tx, live)
         for logical, physical in shadow.items():
             tx.run(f"ALTER TABLE {physical} RENAME TO {live[logical]}")
         positions.start(tx, projection.name, token, position)
-        tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + SHADOW])
+        tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + variant])
     log.info("%s rebuilt to position %d and swapped in", projection.name, position)
     return position
 
@@ -118,7 +127,7 @@ def verify(
     status = positions.statuses(store).get(projection.name)
     if status is None:
         raise RebuildFailedError(f"{projection.name} has no live view yet: run it first")
-    _, position = _build(
+    variant, _, position = _build(
         store,
         events,
         projection,
@@ -127,7 +136,7 @@ def verify(
         batch_size=batch_size,
         progress=progress,
     )
-    scratch, live = TableNames.of(projection, SCRATCH), TableNames.of(projection, LIVE)
+    scratch, live = TableNames.of(projection, variant), TableNames.of(projection, LIVE)
     differences: list[dict[str, Any]] = []
     with store.transaction(lock_key=projection.name) as tx:
         live_position = int((positions.read(tx, projection.name) or {"position": 0})["position"])
@@ -137,5 +146,5 @@ def verify(
                 rows = tx.all(f"SELECT * FROM {a[logical]} EXCEPT SELECT * FROM {b[logical]}")
                 differences += [{"table": logical, "only_in": only, "row": r} for r in rows]
         projection.drop_tables(tx, scratch)
-        tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + SCRATCH])
+        tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + variant])
     return differences

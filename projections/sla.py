@@ -116,12 +116,12 @@ class SlaClock(Projection):
     def on_Conversation_Resolved(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["sla_clock"].get(str(event.originator_id)) or {}
         at = timestamp(event.timestamp)
+        # An unanswered wait stays open, as in the inbox: reopened and answered, it counts.
         self._change(
             ctx,
             position,
             event,
             resolved_at=at,
-            waiting_since=None,
             resolution_seconds=_seconds(row.get("first_contact_at"), at),
         )
 

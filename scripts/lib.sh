@@ -94,6 +94,10 @@ _redis_up() {
 
 ensure_redis() {
     local port="${PARLEY_REDIS_PORT:-6379}"
+    case "${PARLEY_REDIS_URL:-redis://127.0.0.1}" in
+        redis://127.0.0.1* | redis://localhost* | redis://\[::1\]*) ;;
+        *) log "Redis is at ${PARLEY_REDIS_URL}: using it as it is"; return 0 ;;
+    esac
     _redis_up && return 0
     if ! command -v redis-server >/dev/null 2>&1; then
         apt_install redis-server || return 1
@@ -152,6 +156,10 @@ _pg_start() {
 
 ensure_postgres() {
     local db="${1:-test}" port="${PARLEY_POSTGRES_PORT:-5432}"
+    case "${PARLEY_POSTGRES_HOST:-127.0.0.1}" in
+        127.0.0.1 | localhost | ::1) ;;
+        *) log "PostgreSQL is at ${PARLEY_POSTGRES_HOST}: using it as it is"; return 0 ;;
+    esac
     if ! _pg_up; then
         _pg_start || return 1
         wait_for 30 _pg_up || { err "PostgreSQL did not answer on port $port in 30 s"; return 1; }
@@ -164,6 +172,13 @@ ensure_postgres() {
     fi
     if [ "$(_psql -c "select 1 from pg_database where datname = '$db'")" != 1 ]; then
         log "creating database $db"
-        _psql -c "create database \"$db\"" || return 1
+        # UTF8 whatever the cluster's default (a C-locale cluster defaults to SQL_ASCII,
+        # where psycopg returns text as bytes).
+        _psql -c "create database \"$db\" template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'" \
+            || return 1
+    fi
+    if [ "$(_psql -c "select pg_encoding_to_char(encoding) from pg_database where datname = '$db'")" != UTF8 ]; then
+        err "database $db is not UTF8: drop it, or point PARLEY_POSTGRES_DB at a UTF8 database"
+        return 1
     fi
 }

@@ -42,7 +42,7 @@ def readyz() -> Any:
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
 
 
-def _projections(max_lag: str) -> dict[str, Any]:
+def _projections(limit: int | None) -> dict[str, Any]:
     """Each read model's lag; not ready if one failed, or lags past PARLEY_READY_MAX_LAG."""
     app = application()
     try:
@@ -51,7 +51,6 @@ def _projections(max_lag: str) -> dict[str, Any]:
         )
     except Exception as error:  # an unreachable read store means not ready
         return {"ok": False, "error": str(error)}
-    limit = int(max_lag) if max_lag else None
     lags = {r["name"]: r["lag"] for r in rows}
     failed = [r["name"] for r in rows if r["state"] != "running"]
     behind = [name for name, lag in lags.items() if limit is not None and lag > limit]

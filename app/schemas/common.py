@@ -38,13 +38,18 @@ class StrictSchema(Schema):
     """Unknown fields are an error (marshmallow's default), so a typo is never ignored."""
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
 class IdentitySchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(v.IDENTITY_KINDS))
     value = fields.String(
         required=True,
         validate=[
             validate.Length(min=1, max=320),
-            validate.Regexp(r"\S", error="must not be blank"),
+            _not_blank,
         ],
     )
     handle = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))

@@ -103,8 +103,16 @@ class NoteAddedSchema(OutcomeSchema):
 
 
 class TagsSchema(StrictSchema):
-    add = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list)
-    remove = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list)
+    add = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)),
+        load_default=list,
+        validate=validate.Length(max=v.MAX_TAGS),
+    )
+    remove = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)),
+        load_default=list,
+        validate=validate.Length(max=v.MAX_TAGS),
+    )
 
 
 class PrioritySchema(StrictSchema):

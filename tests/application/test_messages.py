@@ -108,3 +108,25 @@ def test_the_current_expected_version_is_accepted(application: Conversations) ->
     )
 
     assert replied.version == 2
+
+
+def test_a_message_id_recorded_on_another_conversation_is_refused_not_misfiled(
+    application: Conversations,
+) -> None:
+    from domain.exceptions import InvalidTransitionError
+
+    first, second = open_from_tweet(application), open_from_tweet(application)
+    dm_id = a_tweet_id()
+    application.receive_message(
+        first.id, channel="x_dm", body="order 42", actor=INTEGRATION, external_id=dm_id
+    )
+    head = application.head_position()
+
+    with pytest.raises(InvalidTransitionError) as refused:
+        application.receive_message(
+            second.id, channel="x_dm", body="order 42", actor=INTEGRATION, external_id=dm_id
+        )
+
+    assert refused.value.field == "external_id"
+    assert str(first.id) in str(refused.value)
+    assert application.head_position() == head

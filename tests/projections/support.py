@@ -103,7 +103,7 @@ def second_read_store(store: dict[str, str], tmp_path: Path) -> Iterator[ReadSto
     """Another, empty read store over the same event log (another file / another schema)."""
     if store["PARLEY_STORE"] == "sqlite":
         settings = Settings.from_env(
-            {**store, "PARLEY_PROJECTIONS_SQLITE_PATH": str(tmp_path / "second-projections.db")}
+            {**store, "PARLEY_READ_STORE_PATH": str(tmp_path / "second-projections.db")}
         )
         read_store = open_read_store(settings)
         try:

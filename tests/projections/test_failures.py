@@ -173,3 +173,29 @@ def test_a_failing_event_stops_only_its_projection_and_leaves_no_partial_rows(
     assert probe_rows(read_store) == expected_probe_rows(log_types(events), events, events.head())
     status = {s["name"]: s for s in projection_status(read_store, events, [Probe()])}
     assert (status["probe"]["state"], status["probe"]["last_error"]) == ("running", None)
+
+
+def test_a_stopped_projection_goes_on_in_the_same_process_once_the_fault_is_fixed(
+    application: Conversations,
+    clock: Clock,
+    read_store: ReadStore,
+    events: NotificationLog,
+) -> None:
+    """No restart needed: the follower retries a failed projection after a pause."""
+    write_some_conversations(application, clock)
+    fail_at = [p for p, t in log_types(events) if t == "Conversation.MessageReceived"][3]
+    probe = Probe(fail_at)
+    follower = Follower(read_store, events, [probe], batch_size=4)
+    follower.setup()
+    follower.run_once()
+    assert position_rows(read_store)["probe"]["error_position"] == fail_at
+
+    follower.run_once()  # within the pause: not retried, still stopped
+    assert position_rows(read_store)["probe"]["error_position"] == fail_at
+
+    probe.fail_at = None  # the fix is deployed
+    follower._retry_at["probe"] = 0.0  # the pause is over
+    follower.run_once()
+    row = position_rows(read_store)["probe"]
+    assert (row["position"], row["error"]) == (events.head(), None)
+    assert follower.failed == {}
