@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,6 +56,7 @@ def create_app(
 
     application = Conversations(env=event_store_env(settings), clock=clock)
     app.extensions["parley.application"] = application
+    app.extensions["parley.streams"] = threading.BoundedSemaphore(settings.max_streams)
     read_store = open_read_store(settings)
     app.extensions["parley.read_store"] = read_store
     if settings.creates_tables():

@@ -34,6 +34,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     ready_max_lag: int | None = None  # /readyz fails when a projection lags more than this
     read_wait_seconds: float = 2.0  # how long a read with min_position waits for a projection
+    max_streams: int = 4  # open /v1/stream connections per process (each holds a thread)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,7 +7,9 @@ from typing import Any
 from flask import current_app
 
 from projections.db import ReadStore
-from projections.status import position_of, wait_for
+from projections.log import NotificationLog
+from projections.registry import all_projections
+from projections.status import position_of, projection_status, wait_for
 
 
 def read_store() -> ReadStore:
@@ -35,3 +37,12 @@ def headers_for(meta: dict[str, Any]) -> dict[str, str]:
     if "lag" in meta:
         headers["Parley-Projection-Lag"] = str(meta["lag"])
     return headers
+
+
+def projections_status() -> list[dict[str, Any]]:
+    """Every projection's position, the log head, lag and last error."""
+    from app.state import application
+
+    app = application()
+    events = NotificationLog(app.recorder, app.mapper)
+    return projection_status(read_store(), events, all_projections())

@@ -34,6 +34,7 @@ from domain.exceptions import (
 )
 from domain.idempotency import IdempotencyKey
 from domain.indexes import IdentityIndex, InboundIndex
+from domain.triage import Triage
 from domain.values import Identity
 
 Clock = Callable[[], datetime]
@@ -67,7 +68,7 @@ class Outcome:
         return {"id": self.id, "version": self.version, "position": self.position, **self.extra}
 
 
-class Conversations(CustomerDirectory, Application):  # type: ignore[misc]
+class Conversations(Triage, CustomerDirectory, Application):  # type: ignore[misc]
     """The care desk's application: conversations and the customers they belong to."""
 
     name = "parley"

@@ -52,21 +52,10 @@ QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
 
-# Actor kinds: who caused an event.
-ACTOR_KINDS = ("customer", "agent", "supervisor", "auditor", "ops", "integration", "system")
-SYSTEM = "system"
-
 
 def is_public(channel: str) -> bool:
     """Whether a message on this channel is visible to everyone (a tweet)."""
     return channel in PUBLIC_CHANNELS
-
-
-def actor(kind: str, name: str | None = None) -> str:
-    """The actor string stored on events: ``kind:name`` (``system`` alone)."""
-    if kind not in ACTOR_KINDS:
-        raise ValueError(f"unknown actor kind {kind!r}")
-    return kind if name is None else f"{kind}:{name}"
 
 
 @dataclass(frozen=True)

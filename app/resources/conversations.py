@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from app.auth import current_principal, requires
 from app.errors import ProblemSchema
@@ -15,7 +15,6 @@ from app.state import application
 from app.writes import execute, expected_version
 from domain.access import HANDLE, OPEN, READ
 from domain.application import IdempotencyClaim, Outcome
-from domain.conversation import Conversation
 
 blp = Blueprint(
     "conversations",
@@ -33,12 +32,18 @@ def _document_problems(view: Any) -> Any:
     return view
 
 
-def _update(conversation_id: UUID, command: Any, **extra: Any) -> Any:
-    """Run one aggregate command under If-Match and Idempotency-Key."""
+def _run(use_case: str, conversation_id: UUID, *, status: int = 200, **arguments: Any) -> Any:
+    """Run an application use case on a conversation under If-Match and Idempotency-Key."""
+    run = getattr(application(), use_case)
     return execute(
-        lambda claim: application().update(
-            conversation_id, command, expected_version=expected_version(), claim=claim, **extra
-        )
+        lambda claim: run(
+            conversation_id,
+            actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
+            **arguments,
+        ),
+        status=status,
     )
 
 
@@ -115,16 +120,7 @@ def receive_message(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def queue_reply(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Queue an agent reply (acknowledgement, answer or follow_up) for delivery"""
-    return execute(
-        lambda claim: application().queue_reply(
-            conversation_id,
-            actor=current_principal().actor,
-            expected_version=expected_version(),
-            claim=claim,
-            **data,
-        ),
-        status=202,
-    )
+    return _run("queue_reply", conversation_id, status=202, **data)
 
 
 @blp.route("/<uuid:conversation_id>/channel-switches", methods=["POST"])
@@ -153,20 +149,8 @@ def switch_channel(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.response(200, s.OutcomeSchema)
 @_document_problems
 def assign(data: dict[str, Any], conversation_id: UUID) -> Any:
-    """Assign or unassign an agent and/or a team (`null` unassigns)"""
-    actor = current_principal().actor
-
-    def command(c: Conversation, now: Any) -> None:
-        c.unassign(
-            agent="agent" in data and data["agent"] is None,
-            team="team" in data and data["team"] is None,
-            actor=actor,
-            timestamp=now,
-        )
-        if data.get("agent") or data.get("team"):
-            c.assign(agent=data.get("agent"), team=data.get("team"), actor=actor, timestamp=now)
-
-    return _update(conversation_id, command)
+    """Assign or unassign an agent and/or a team (`null` unassigns, absent leaves it)"""
+    return _run("assign", conversation_id, **data)
 
 
 @blp.route("/<uuid:conversation_id>/notes", methods=["POST"])
@@ -176,19 +160,7 @@ def assign(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def add_note(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Add a private note, visible to agents only"""
-    actor, note_id = current_principal().actor, uuid4()
-    return execute(
-        lambda claim: application().update(
-            conversation_id,
-            lambda c, now: c.add_note(
-                note_id=note_id, body=data["body"], actor=actor, timestamp=now
-            ),
-            expected_version=expected_version(),
-            claim=claim,
-            note_id=note_id,
-        ),
-        status=201,
-    )
+    return _run("add_note", conversation_id, status=201, **data)
 
 
 @blp.route("/<uuid:conversation_id>/tags", methods=["POST"])
@@ -198,15 +170,7 @@ def add_note(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def change_tags(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Add and remove tags"""
-    actor = current_principal().actor
-
-    def command(c: Conversation, now: Any) -> None:
-        for tag in data["add"]:
-            c.tag(tag=tag, actor=actor, timestamp=now)
-        for tag in data["remove"]:
-            c.untag(tag=tag, actor=actor, timestamp=now)
-
-    return _update(conversation_id, command)
+    return _run("change_tags", conversation_id, **data)
 
 
 @blp.route("/<uuid:conversation_id>/priority", methods=["POST"])
@@ -216,11 +180,7 @@ def change_tags(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def change_priority(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Set the priority"""
-    actor = current_principal().actor
-    return _update(
-        conversation_id,
-        lambda c, now: c.change_priority(priority=data["priority"], actor=actor, timestamp=now),
-    )
+    return _run("change_priority", conversation_id, **data)
 
 
 @blp.route("/<uuid:conversation_id>/snooze", methods=["POST"])
@@ -230,15 +190,7 @@ def change_priority(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def snooze(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Snooze until a moment (a customer message wakes it); `until: null` wakes it now"""
-    actor, until = current_principal().actor, data["until"]
-
-    def command(c: Conversation, now: Any) -> None:
-        if until is None:
-            c.unsnooze(actor=actor, timestamp=now)
-        else:
-            c.snooze(until=until, actor=actor, timestamp=now)
-
-    return _update(conversation_id, command)
+    return _run("snooze", conversation_id, **data)
 
 
 @blp.route("/<uuid:conversation_id>/resolve", methods=["POST"])
@@ -248,11 +200,7 @@ def snooze(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def resolve(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Resolve the conversation with a resolution code"""
-    actor = current_principal().actor
-    return _update(
-        conversation_id,
-        lambda c, now: c.resolve(resolution=data["resolution"], actor=actor, timestamp=now),
-    )
+    return _run("resolve", conversation_id, **data)
 
 
 @blp.route("/<uuid:conversation_id>/reopen", methods=["POST"])
@@ -262,7 +210,4 @@ def resolve(data: dict[str, Any], conversation_id: UUID) -> Any:
 @_document_problems
 def reopen(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Reopen a resolved conversation"""
-    actor = current_principal().actor
-    return _update(
-        conversation_id, lambda c, now: c.reopen(reason=data["reason"], actor=actor, timestamp=now)
-    )
+    return _run("reopen", conversation_id, **data)

@@ -7,11 +7,8 @@ from typing import Any
 import redis
 from flask import Blueprint, current_app
 
-from app.readside import read_store
+from app.readside import projections_status
 from app.state import application
-from projections.log import NotificationLog
-from projections.registry import all_projections
-from projections.status import projection_status
 
 blp = Blueprint("health", __name__)
 
@@ -44,11 +41,8 @@ def readyz() -> Any:
 
 def _projections(limit: int | None) -> dict[str, Any]:
     """Each read model's lag; not ready if one failed, or lags past PARLEY_READY_MAX_LAG."""
-    app = application()
     try:
-        rows = projection_status(
-            read_store(), NotificationLog(app.recorder, app.mapper), all_projections()
-        )
+        rows = projections_status()
     except Exception as error:  # an unreachable read store means not ready
         return {"ok": False, "error": str(error)}
     lags = {r["name"]: r["lag"] for r in rows}

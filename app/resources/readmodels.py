@@ -7,16 +7,13 @@ from uuid import UUID
 
 from app.auth import requires
 from app.parsing import Blueprint
-from app.readside import catch_up, headers_for, read_store
+from app.readside import catch_up, headers_for, projections_status, read_store
 from app.schemas import readmodels as s
 from app.state import application
 from domain.access import OPERATE, READ
 from domain.exceptions import ConversationNotFoundError, InvalidValueError
 from projections.inbox import query_inbox
-from projections.log import NotificationLog
-from projections.registry import all_projections
 from projections.sla import conversation_clock, report
-from projections.status import projection_status
 
 blp = Blueprint("read models", __name__, url_prefix="/v1", description="Inbox, SLA and ops views.")
 
@@ -71,9 +68,6 @@ def sla_report(args: dict[str, Any]) -> Any:
 @blp.route("/ops/projections", methods=["GET"])
 @requires(OPERATE)
 @blp.response(200, s.ProjectionStatusSchema(many=True))
-def projections_status() -> Any:
+def ops_projections() -> Any:
     """Each projection's position, the log head, the lag and the last error"""
-    app = application()
-    return projection_status(
-        read_store(), NotificationLog(app.recorder, app.mapper), all_projections()
-    )
+    return projections_status()

@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from marshmallow import fields, validate
 
 from app.auth import requires
+from app.errors import problem
 from app.parsing import Blueprint
 from app.readside import read_store
 from app.schemas.common import MAX_POSITION, StrictSchema
@@ -65,39 +66,52 @@ def stream(args: dict[str, Any]) -> Any:
         after = int(last_id)
     only = str(args["conversation_id"]) if args["conversation_id"] else None
     app, store = application(), read_store()
+    slots = current_app.extensions["parley.streams"]
+    if not slots.acquire(blocking=False):
+        # Each stream holds a server thread: past the cap, the rest of the API comes first.
+        return problem(
+            503,
+            "Service Unavailable",
+            "too many open streams here; retry shortly",
+            headers={"Retry-After": "5"},
+        )
 
-    def generate() -> Iterator[str]:
-        deadline = time.monotonic() + args["timeout"]
-        events_after = inbox_after = after
-        last_sent = time.monotonic()
-        yield "retry: 2000\n\n"
-        while time.monotonic() < deadline:
-            sent = False
-            for position, event in app.global_events(events_after, 200):
-                events_after = position
-                described = describe_event(event, position)
-                if described["aggregate"] not in STREAMED:
-                    continue
-                if only and str(described["aggregate_id"]) != only:
-                    continue
-                sent = True
-                yield _message("event", described, position)
-            for row in inbox_changes(store, inbox_after):
-                inbox_after = row["position"]
-                if only and row["conversation_id"] != only:
-                    continue
-                sent = True
-                yield _message("inbox", row)
-            if sent:
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keep-alive\n\n"
-            else:
-                time.sleep(POLL_SECONDS)
-
-    return Response(
-        stream_with_context(generate()),
+    response = Response(
+        stream_with_context(_messages(app, store, after, only, args["timeout"])),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(slots.release)  # also when the client leaves before the first byte
+    return response
+
+
+def _messages(app: Any, store: Any, after: int, only: str | None, timeout: float) -> Iterator[str]:
+    """Events and inbox changes after ``after``, until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    events_after = inbox_after = after
+    last_sent = time.monotonic()
+    yield "retry: 2000\n\n"
+    while time.monotonic() < deadline:
+        sent = False
+        for position, event in app.global_events(events_after, 200):
+            events_after = position
+            described = describe_event(event, position)
+            if described["aggregate"] not in STREAMED:
+                continue
+            if only and str(described["aggregate_id"]) != only:
+                continue
+            sent = True
+            yield _message("event", described, position)
+        for row in inbox_changes(store, inbox_after):
+            inbox_after = row["position"]
+            if only and row["conversation_id"] != only:
+                continue
+            sent = True
+            yield _message("inbox", row)
+        if sent:
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        else:
+            time.sleep(POLL_SECONDS)

@@ -208,3 +208,30 @@ def test_a_stream_start_past_any_possible_position_is_refused_before_streaming(c
         headers={**agent, "Last-Event-ID": str(2**63)},
     )
     assert error_fields(assert_problem(by_header, 422)) == {"Last-Event-ID"}
+
+
+def test_streams_past_the_per_process_cap_are_refused_with_retry_after(store):
+    from app import create_app
+
+    capped = create_app(
+        {"TESTING": True},
+        environ={**store, "PARLEY_CREATE_TABLES": "yes", "PARLEY_MAX_STREAMS": "1"},
+    )
+    try:
+        with capped.app_context():
+            from app.state import application
+
+            application().issue_token(name="cap", role="agent", token="cap-token", actor="t")
+        headers = {"Authorization": "Bearer cap-token"}
+        client = capped.test_client()
+        first = client.get("/v1/stream?timeout=5", headers=headers, buffered=False)
+        assert first.status_code == 200
+        second = client.get("/v1/stream?timeout=0.2", headers=headers)
+        assert second.status_code == 503
+        assert second.headers["Retry-After"] == "5"
+        first.close()  # the client goes away before reading anything
+        third = client.get("/v1/stream?timeout=0.2", headers=headers)
+        assert third.status_code == 200
+    finally:
+        capped.extensions["parley.application"].close()
+        capped.extensions["parley.read_store"].close()
