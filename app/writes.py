@@ -12,10 +12,9 @@ from typing import Any
 from flask import Response, json, request
 
 from app.auth import current_principal
-from app.errors import problem
 from app.state import application
 from domain.application import IdempotencyClaim, Outcome
-from domain.exceptions import VersionConflictError
+from domain.exceptions import InvalidValueError, VersionConflictError
 
 MAX_KEY_LENGTH = 255
 
@@ -54,17 +53,8 @@ def execute(
     claim = None
     if key is not None:
         if not key or len(key) > MAX_KEY_LENGTH:
-            return problem(
-                422,
-                "Unprocessable Content",
-                "Idempotency-Key: 1 to 255 characters",
-                errors=[
-                    {
-                        "field": "Idempotency-Key",
-                        "location": "header",
-                        "message": "1 to 255 characters",
-                    }
-                ],
+            raise InvalidValueError(
+                "1 to 255 characters", field="Idempotency-Key", location="header"
             )
         principal = current_principal().actor
         fingerprint = _fingerprint()

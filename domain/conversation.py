@@ -22,11 +22,6 @@ from domain.exceptions import (
 )
 
 
-def _check_in(value: str, vocabulary: tuple[str, ...], field: str) -> None:
-    if value not in vocabulary:
-        raise InvalidValueError(f"{value!r} is not one of {', '.join(vocabulary)}", field=field)
-
-
 class Conversation(Aggregate):
     TOPIC = "parley.Conversation"
 
@@ -93,7 +88,7 @@ class Conversation(Aggregate):
 
         Returns False (and records nothing) when the channel's external id was seen already.
         """
-        _check_in(channel, v.CHANNELS, "channel")
+        v.check_in(channel, v.CHANNELS, "channel")
         if external_id is not None and f"{channel}:{external_id}" in self.external_ids:
             return False
         if self.status == v.RESOLVED:
@@ -164,7 +159,7 @@ class Conversation(Aggregate):
     ) -> None:
         """Record an agent's intent to reply; a worker delivers it and records the outcome."""
         self._check_not_resolved()
-        _check_in(kind, v.REPLY_KINDS, "kind")
+        v.check_in(kind, v.REPLY_KINDS, "kind")
         channel = channel or self.current_channel
         if channel not in (self.current_channel, self.origin_channel):
             raise InvalidValueError(
@@ -281,7 +276,7 @@ class Conversation(Aggregate):
     def switch_channel(self, *, to: str, reason: str, actor: str, timestamp: datetime) -> None:
         """Move the case to another channel. The application checks the customer's identity."""
         self._check_not_resolved()
-        _check_in(to, v.CHANNELS, "channel")
+        v.check_in(to, v.CHANNELS, "channel")
         if to == self.current_channel:
             raise InvalidTransitionError(f"the conversation is on {to} already", field="channel")
         self._switch_channel(
@@ -362,7 +357,7 @@ class Conversation(Aggregate):
         self.tags.remove(tag)
 
     def change_priority(self, *, priority: str, actor: str, timestamp: datetime) -> bool:
-        _check_in(priority, v.PRIORITIES, "priority")
+        v.check_in(priority, v.PRIORITIES, "priority")
         if priority == self.priority:
             return False
         self._change_priority(priority=priority, actor=actor, timestamp=timestamp)
@@ -396,7 +391,7 @@ class Conversation(Aggregate):
 
     # ------------------------------------------------------------------ closing
     def resolve(self, *, resolution: str, actor: str, timestamp: datetime) -> None:
-        _check_in(resolution, v.RESOLUTION_CODES, "resolution")
+        v.check_in(resolution, v.RESOLUTION_CODES, "resolution")
         if self.status == v.RESOLVED:
             raise InvalidTransitionError("the conversation is resolved already")
         self._resolve(resolution=resolution, actor=actor, timestamp=timestamp)

@@ -24,7 +24,7 @@ from domain.exceptions import (
     NotFoundError,
 )
 from domain.indexes import IdentityIndex
-from domain.values import Identity
+from domain.values import Identity, check_in
 
 if TYPE_CHECKING:
     from domain.application import Outcome
@@ -162,8 +162,7 @@ class CustomerDirectory:
         """Record a new API token; only its hash is stored. The caller shows it once."""
         from domain.access import ROLES
 
-        if role not in ROLES:
-            raise InvalidValueError(f"{role!r} is not one of {', '.join(ROLES)}", field="role")
+        check_in(role, ROLES, "role")
         api_token = ApiToken(
             token_hash=hash_token(token),
             name=name,

@@ -91,12 +91,17 @@ class Identity:
         return {"kind": self.kind, "value": self.value, "handle": self.handle}
 
 
-def check_channel(channel: str, field: str = "channel") -> None:
+def check_in(value: str, vocabulary: tuple[str, ...], field: str) -> None:
+    """Refuse a value outside its vocabulary, naming the field."""
     # Imported here: exceptions import nothing from values, values stays dependency-free.
     from domain.exceptions import InvalidValueError
 
-    if channel not in CHANNELS:
-        raise InvalidValueError(f"{channel!r} is not one of {', '.join(CHANNELS)}", field=field)
+    if value not in vocabulary:
+        raise InvalidValueError(f"{value!r} is not one of {', '.join(vocabulary)}", field=field)
+
+
+def check_channel(channel: str, field: str = "channel") -> None:
+    check_in(channel, CHANNELS, field)
 
 
 def plain(value: Any) -> Any:

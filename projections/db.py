@@ -35,6 +35,12 @@ def parse_timestamp(value: str | None) -> datetime | None:
     return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
 
 
+def iso(value: str | None) -> str | None:
+    """Stored time text as ISO 8601 with an offset, as every API answer shows times."""
+    parsed = parse_timestamp(value)
+    return parsed.isoformat() if parsed else None
+
+
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     def fetchone(self) -> Any: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.base import Context, Projection, clean, preview
-from projections.db import ReadStore, Tx, parse_timestamp, timestamp
+from projections.db import ReadStore, Tx, iso, timestamp
 
 ENTRY_COLUMNS = (
     "position", "customer_id", "conversation_id", "kind", "channel", "public", "actor",
@@ -227,11 +227,8 @@ def customer_timeline(
     rows = rows[:limit]
     items = []
     for row in rows:
-        at = parse_timestamp(row["at"])
-        items.append(
-            {**row, "public": None if row["public"] is None else bool(row["public"]),
-             "at": at.isoformat() if at else None}
-        )  # fmt: skip
+        public = None if row["public"] is None else bool(row["public"])
+        items.append({**row, "public": public, "at": iso(row["at"])})
     return {
         "customer_ids": ids,
         "items": items,

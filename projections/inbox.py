@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
 from typing import Any
 
 from domain import values as v
 from domain.sla import DEFAULT_POLICY, SlaPolicy
 from projections.base import Context, Projection, clean, dumps, preview
-from projections.db import ReadStore, Tx, parse_timestamp, timestamp
+from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
 
 NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
 HIDDEN = {"sort_due", "sort_waiting", "replied", "unanswered_since"}  # internal columns
@@ -318,8 +317,7 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
     out["tags"] = json.loads(row["tags"])
     for key in ("waiting_since", "first_response_due", "due", "last_message_at",
                 "snoozed_until", "opened_at", "updated_at"):  # fmt: skip
-        value = parse_timestamp(row[key])
-        out[key] = value.isoformat() if isinstance(value, datetime) else None
+        out[key] = iso(row[key])
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.sla import DEFAULT_POLICY, SlaPolicy
 from projections.base import Context, Projection
-from projections.db import ReadStore, parse_timestamp, timestamp
+from projections.db import ReadStore, iso, parse_timestamp, timestamp
 
 CLOCK_COLUMNS = (
     "conversation_id", "origin_channel", "current_channel", "priority", "first_contact_at",
@@ -157,8 +157,7 @@ def _iso(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and (
             key.endswith("_at") or key in ("waiting_since", "waited_from")
         ):
-            parsed = parse_timestamp(value)
-            out[key] = parsed.isoformat() if parsed else None
+            out[key] = iso(value)
     return out
 
 
