@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from projections.db import Tx
@@ -17,6 +17,7 @@ from projections.db import Tx
 Batch = Sequence[tuple[int, Any]]  # (global position, decoded domain event)
 
 LIVE, SHADOW, SCRATCH = "", "__shadow", "__scratch"
+PREFETCH_CHUNK = 500  # keys per SELECT ... IN (...): under SQLite's 999-parameter floor
 
 
 class TableNames(dict[str, str]):
@@ -54,7 +55,12 @@ class Projection:
     cached: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     def apply(self, tx: Tx, names: TableNames, batch: Batch) -> None:
-        """Apply a batch in the caller's transaction; handlers are ``on_<Aggregate>_<Event>``."""
+        """Apply a batch in the caller's transaction; handlers are ``on_<Aggregate>_<Event>``.
+
+        The rows the batch will touch are read first, a few statements for the whole
+        batch, and everything written goes back in one statement per table at the end:
+        on PostgreSQL a round trip per event would cost more than the event's own work.
+        """
         ctx = Context(
             tx,
             names,
@@ -63,21 +69,47 @@ class Projection:
                 for logical, (key, columns) in self.cached.items()
             },
         )
+        keys = self.prefetch_keys(batch)
+        for cache in ctx.rows.values():
+            cache.prefetch(keys)
         for position, event in batch:
             handler = getattr(self, "on_" + event_type(event).replace(".", "_"), None)
             if handler is not None:
                 handler(ctx, position, event)
         for cache in ctx.rows.values():
             cache.flush()
+        ctx.flush_inserts()
+
+    def prefetch_keys(self, batch: Batch) -> list[str]:
+        """Keys of the cached rows the batch touches: every cached table here is keyed by
+        conversation id, so the ids of the batch's conversation events."""
+        return list(
+            dict.fromkeys(
+                str(event.originator_id)
+                for _, event in batch
+                if event_type(event).startswith("Conversation.")
+            )
+        )
 
 
 @dataclass
 class Context:
-    """What a handler works with: the transaction, the table names, the row caches."""
+    """What a handler works with: the transaction, the table names, the row caches, and
+    rows to append (``insert``), written in one statement per table when the batch ends."""
 
     tx: Tx
     names: TableNames
     rows: dict[str, RowCache]
+    inserts: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = field(default_factory=dict)
+
+    def insert(self, logical: str, row: dict[str, Any]) -> None:
+        """Append a row to a table the batch only adds to (nothing reads it mid-batch)."""
+        self.inserts.setdefault((logical, tuple(row)), []).append(list(row.values()))
+
+    def flush_inserts(self) -> None:
+        for (logical, columns), rows in self.inserts.items():
+            self.tx.insert_many(f"INSERT INTO {self.names[logical]} ({', '.join(columns)})", rows)
+        self.inserts.clear()
 
 
 class RowCache:
@@ -97,6 +129,21 @@ class RowCache:
             self.rows[key] = self.tx.one(f"SELECT * FROM {self.table} WHERE {self.key} = ?", [key])
         return self.rows[key]
 
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """Read these rows (absent ones as None) in a few statements instead of one each."""
+        wanted = [k for k in keys if k not in self.rows]
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[start : start + PREFETCH_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found = {
+                str(row[self.key]): row
+                for row in self.tx.all(
+                    f"SELECT * FROM {self.table} WHERE {self.key} IN ({marks})", chunk
+                )
+            }
+            for key in chunk:
+                self.rows[key] = found.get(key)
+
     def put(self, key: str, row: dict[str, Any]) -> None:
         self.rows[key] = row
         self.dirty.add(key)
@@ -104,12 +151,12 @@ class RowCache:
     def flush(self) -> None:
         cols = self.columns
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != self.key)
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}"
-        )
         rows = [self.rows[k] for k in sorted(self.dirty)]
-        self.tx.run_many(sql, [[row[c] for c in cols] for row in rows if row is not None])
+        self.tx.insert_many(
+            f"INSERT INTO {self.table} ({', '.join(cols)})",
+            [[row[c] for c in cols] for row in rows if row is not None],
+            f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}",
+        )
         self.dirty.clear()
 
 

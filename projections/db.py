@@ -82,6 +82,12 @@ class Tx:
         if rows:
             self.cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
 
+    def insert_many(self, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+        """``{head} VALUES (...) {tail}`` for every row, as one ``executemany`` (psycopg
+        pipelines it: one round trip for the lot, not one per row)."""
+        if rows:
+            self.run_many(f"{head} VALUES ({', '.join('?' * len(rows[0]))}) {tail}", rows)
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._sql(sql), tuple(params))
         if self.cursor.description is None:

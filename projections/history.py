@@ -55,13 +55,10 @@ class CustomerHistory(Projection):
         channel: str | None = None,
         public: bool | None = None,
     ) -> None:
-        ctx.tx.run(
-            f"INSERT INTO {ctx.names['history']} ({', '.join(ENTRY_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
-            [position, customer_id, conversation_id, kind, channel,
-             None if public is None else int(public), getattr(event, "actor", None),
-             timestamp(event.timestamp), clean(summary)],
-        )  # fmt: skip
+        values = [position, customer_id, conversation_id, kind, channel,
+                  None if public is None else int(public), getattr(event, "actor", None),
+                  timestamp(event.timestamp), clean(summary)]  # fmt: skip
+        ctx.insert("history", dict(zip(ENTRY_COLUMNS, values, strict=True)))
 
     def _conversation_entry(
         self, ctx: Context, position: int, event: Any, kind: str, summary: str, **extra: Any

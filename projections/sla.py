@@ -92,13 +92,13 @@ class SlaClock(Projection):
         if row["waiting_since"] is not None:
             seconds = _seconds(row["waiting_since"], at)
             first = row["first_response_at"] is None
-            ctx.tx.run(
-                f"INSERT INTO {ctx.names['sla_responses']} (conversation_id, seq, kind, channel,"
-                " priority, waited_from, responded_at, seconds, position)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [row["conversation_id"], row["response_count"] + 1, "first" if first else "next",
-                 row["origin_channel"] if first else row["current_channel"], row["priority"],
-                 row["waiting_since"], at, seconds, position],
+            ctx.insert(
+                "sla_responses",
+                {"conversation_id": row["conversation_id"], "seq": row["response_count"] + 1,
+                 "kind": "first" if first else "next",
+                 "channel": row["origin_channel"] if first else row["current_channel"],
+                 "priority": row["priority"], "waited_from": row["waiting_since"],
+                 "responded_at": at, "seconds": seconds, "position": position},
             )  # fmt: skip
             changes |= {"waiting_since": None, "response_count": row["response_count"] + 1}
             if first:
