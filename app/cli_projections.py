@@ -1,4 +1,4 @@
-"""``parley projections status|run|rebuild|verify``: running and inspecting the read side."""
+"""``parley projections status|run|rebuild|verify|clean``: running and inspecting the read side."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -21,7 +22,13 @@ from domain.application import Conversations
 from projections.db import ReadStore, open_read_store
 from projections.follower import Follower
 from projections.log import NotificationLog
-from projections.rebuild import RebuildFailedError, rebuild, verify
+from projections.rebuild import (
+    RebuildFailedError,
+    discard_builds,
+    rebuild,
+    unfinished_builds,
+    verify,
+)
 from projections.registry import all_projections, by_name
 from projections.status import projection_status
 
@@ -79,7 +86,7 @@ def _name_choice() -> click.Choice:
 
 @click.group("projections")
 def projections() -> None:
-    """Read models: run the follower, show status, rebuild, verify."""
+    """Read models: run the follower, show status, rebuild, verify, clean up."""
 
 
 @projections.command("status")
@@ -89,6 +96,7 @@ def status(as_json: bool) -> None:
     with _read_side() as (_, store, events):
         Follower(store, events, all_projections()).setup()
         rows = projection_status(store, events, all_projections())
+        builds = unfinished_builds(store, all_projections())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -104,8 +112,31 @@ def status(as_json: bool) -> None:
             f"at {error['position']} ({error['event']}): {error['error']}" if error else "",
         )
     Console().print(table)
+    for build in builds:
+        when = build.updated_at.isoformat() if build.updated_at else "never"
+        click.echo(
+            f"unfinished build {build.name}: position {build.position}, last batch {when}"
+            " (running, or abandoned: `parley projections clean` drops abandoned ones)"
+        )
     if any(r["state"] == "failed" for r in rows):
         sys.exit(1)
+
+
+@projections.command("clean")
+@click.option(
+    "--idle-minutes",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="drop builds that applied nothing for this long",
+)
+def clean(idle_minutes: float) -> None:
+    """Drop the shadow and scratch tables of rebuilds and verifies that died mid-way."""
+    with _read_side() as (_, store, _events):
+        dropped = discard_builds(store, all_projections(), idle_for=timedelta(minutes=idle_minutes))
+    for build in dropped:
+        click.echo(f"dropped {build.name} (stopped at position {build.position})")
+    click.echo(f"{len(dropped)} abandoned build(s) dropped")
 
 
 @projections.command("run")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from projections import positions
 from projections.base import LIVE, SCRATCH, SHADOW, Batch, Projection, TableNames
-from projections.db import ReadStore, Tx
+from projections.db import ReadStore, Tx, parse_timestamp, timestamp
 from projections.follower import Follower
 from projections.log import EventLog
 
@@ -148,3 +150,55 @@ def verify(
         projection.drop_tables(tx, scratch)
         tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + variant])
     return differences
+
+
+@dataclass(frozen=True)
+class Build:
+    """A rebuild's shadow or a verify's scratch tables, and how far that build got."""
+
+    projection: Projection
+    variant: str  # "__shadow_1a2b3c4d" or "__scratch_1a2b3c4d"
+    position: int
+    updated_at: datetime | None  # the last batch it applied
+
+    @property
+    def name(self) -> str:
+        return self.projection.name + self.variant
+
+
+def unfinished_builds(store: ReadStore, projections: Sequence[Projection]) -> list[Build]:
+    """Builds that have not swapped in or been dropped: running now, or left by a crash.
+
+    A build writes its position each batch, so one that is running stays fresh; one whose
+    process died keeps its tables until ``discard_builds`` drops them.
+    """
+    positions.ensure_table(store)
+    found = []
+    for name, status in sorted(positions.statuses(store).items()):
+        for projection in projections:
+            variant = name.removeprefix(projection.name)
+            if variant != name and variant.startswith((SHADOW + "_", SCRATCH + "_")):
+                found.append(
+                    Build(projection, variant, status.position, parse_timestamp(status.updated_at))
+                )
+    return found
+
+
+def discard_builds(
+    store: ReadStore, projections: Sequence[Projection], *, idle_for: timedelta
+) -> list[Build]:
+    """Drop the tables of every build that has applied nothing for ``idle_for``."""
+    cutoff = timestamp(datetime.now(UTC) - idle_for)
+    dropped = []
+    for build in unfinished_builds(store, projections):
+        # Under the projection's own lock, which a swap holds: a build that swaps in
+        # meanwhile is gone by the time this looks again, and is left alone.
+        with store.transaction(lock_key=build.projection.name) as tx:
+            row = positions.read(tx, build.name)
+            if row is None or (row["updated_at"] is not None and row["updated_at"] > cutoff):
+                continue
+            build.projection.drop_tables(tx, TableNames.of(build.projection, build.variant))
+            tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [build.name])
+        log.info("dropped the abandoned build %s at position %d", build.name, build.position)
+        dropped.append(build)
+    return dropped

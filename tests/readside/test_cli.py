@@ -16,7 +16,10 @@ from app.cli import main
 from app.config import Settings
 from domain.application import Conversations
 from domain.values import Identity
-from projections.db import ReadStore, open_read_store
+from projections.db import ReadStore, SQLiteReadStore, open_read_store
+from projections.log import NotificationLog
+from projections.rebuild import rebuild
+from projections.registry import by_name
 from tests.app.helpers import new_external_id
 
 
@@ -201,3 +204,69 @@ def test_verify_and_rebuild_name_a_projection_that_exists(parley):
 
         assert result.exit_code == 2
         assert "inbox" in result.output
+
+
+def table_names(store: ReadStore) -> set[str]:
+    if isinstance(store, SQLiteReadStore):
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+    return {r["name"] for r in store.query(sql)}
+
+
+class Crashed(Exception):
+    """The process running a rebuild died after some batches had committed."""
+
+
+def test_clean_drops_the_tables_of_a_rebuild_that_died_and_leaves_live_ones(
+    parley, application, read_store
+):
+    assert parley("db", "init").exit_code == 0
+    ids = open_cases(application, 4)
+    assert parley("projections", "run", "--once").exit_code == 0
+    log = NotificationLog(application.recorder, application.mapper)
+
+    def die(position: int, head: int) -> None:
+        raise Crashed(position)
+
+    with pytest.raises(Crashed):
+        rebuild(read_store, log, by_name("inbox"), batch_size=2, progress=die)
+    left = {t for t in table_names(read_store) if "__shadow_" in t}
+    shown = parley("projections", "status")
+    fresh = parley("projections", "clean")  # the default waits 15 idle minutes
+    kept = table_names(read_store)
+    cleaned = parley("projections", "clean", "--idle-minutes", "0")
+    again = parley("projections", "status")
+
+    assert len(left) == 2, left  # proj_inbox__shadow_<token> and its tags table
+    assert "unfinished build inbox__shadow_" in shown.stdout
+    assert "position 2" in shown.stdout
+    assert fresh.exit_code == 0, fresh.output
+    assert "0 abandoned build(s) dropped" in fresh.stdout
+    assert left <= kept
+    assert cleaned.exit_code == 0, cleaned.output
+    assert "1 abandoned build(s) dropped" in cleaned.stdout
+    assert not left & table_names(read_store)
+    assert "unfinished build" not in again.stdout
+    live = read_store.query("SELECT conversation_id FROM proj_inbox")
+    assert sorted(r["conversation_id"] for r in live) == sorted(ids)
+    assert parley("projections", "verify", "inbox").exit_code == 0
+
+
+def test_clean_leaves_a_build_that_is_still_applying_batches(parley, application, read_store):
+    assert parley("db", "init").exit_code == 0
+    open_cases(application, 2)
+    log = NotificationLog(application.recorder, application.mapper)
+    seen: list[str] = []
+
+    def clean_meanwhile(position: int, head: int) -> None:
+        if not seen:  # a second operator runs clean while this rebuild is mid-way
+            result = parley("projections", "clean", "--idle-minutes", "1")
+            seen.append(result.stdout)
+
+    position = rebuild(read_store, log, by_name("inbox"), batch_size=2, progress=clean_meanwhile)
+
+    assert seen == ["0 abandoned build(s) dropped\n"]
+    assert position == application.head_position()
+    assert not {t for t in table_names(read_store) if "__shadow_" in t}
+    assert parley("projections", "verify", "inbox").exit_code == 0
