@@ -30,7 +30,7 @@ from projections.rebuild import (
     verify,
 )
 from projections.registry import all_projections, by_name
-from projections.status import projection_status
+from projections.status import outdated, projection_status
 
 log = logging.getLogger("parley.projections")
 
@@ -144,10 +144,21 @@ def clean(idle_minutes: float) -> None:
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--poll-interval", default=0.2, show_default=True)
 def run(once: bool, batch_size: int, poll_interval: float) -> None:
-    """Follow the event log and keep every projection up to date (until SIGTERM)."""
+    """Follow the event log and keep every projection up to date (until SIGTERM).
+
+    A projection whose tables another version of its code built is rebuilt first."""
     with _read_side() as (_, store, events):
         follower = Follower(store, events, all_projections(), batch_size=batch_size)
         follower.setup()
+        for projection in outdated(store, all_projections()):
+            # Built by another version of its code: rebuilt (in shadow tables, swapped in)
+            # before it is followed again; the others go on after.
+            log.warning("%s was built by another version: rebuilding it", projection.name)
+            try:
+                with _progress(f"rebuild {projection.name}") as progress:
+                    rebuild(store, events, projection, progress=progress)
+            except RebuildFailedError as error:  # it stays outdated; the others are followed
+                log.error("rebuilding %s failed: %s", projection.name, error)
         if once:
             applied = follower.run_once()
             click.echo(f"applied {applied} event(s); head {events.head()}")

@@ -14,6 +14,7 @@ from flask_smorest import Api
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
+from app.readside import ProjectionOutdatedError
 from domain.exceptions import (
     ChannelIdentityMissingError,
     ConversationResolvedError,
@@ -158,6 +159,18 @@ def register_error_handlers(app: Flask) -> None:
         errors = _flatten(error.normalized_messages(), "json")
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Unprocessable Content", detail, errors=errors)
+
+    @app.errorhandler(ProjectionOutdatedError)
+    def handle_projection_outdated(error: ProjectionOutdatedError) -> Response:
+        log.warning("read of the outdated projection %s: it is waiting for a rebuild", error.name)
+        return problem(
+            503,
+            "Service Unavailable",
+            f"the {error.name} read model is being rebuilt for this version; retry later",
+            kind="projection-outdated",
+            headers={"Retry-After": "30"},
+            projection=error.name,
+        )
 
     @app.errorhandler(OperationalError)
     def handle_store_unavailable(error: OperationalError) -> Response:

@@ -6,10 +6,20 @@ from typing import Any
 
 from flask import current_app
 
+from projections import positions
 from projections.db import ReadStore
 from projections.log import NotificationLog
-from projections.registry import all_projections
-from projections.status import position_of, projection_status, wait_for
+from projections.registry import all_projections, by_name
+from projections.status import projection_status, wait_for
+
+
+class ProjectionOutdatedError(Exception):
+    """The live tables were built by another version of the projection: not readable
+    by this code until ``parley projections run`` (or ``rebuild``) has rebuilt them."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 def read_store() -> ReadStore:
@@ -22,8 +32,11 @@ def catch_up(name: str, min_position: int | None) -> dict[str, Any]:
     Past the bound the read still answers, with ``caught_up: false`` and the lag stated.
     """
     store = read_store()
+    status = positions.statuses(store).get(name)
+    if status is not None and status.version != by_name(name).version:
+        raise ProjectionOutdatedError(name)
     if min_position is None:
-        return {"name": name, "position": position_of(store, name)}
+        return {"name": name, "position": status.position if status else 0}
     timeout = current_app.config["PARLEY_SETTINGS"].read_wait_seconds
     position, reached = wait_for(store, name, min_position, timeout)
     meta: dict[str, Any] = {"name": name, "position": position, "caught_up": reached}

@@ -1,6 +1,7 @@
-"""Fresh stores for a benchmark: a SQLite file in a temp dir, or a new PostgreSQL schema.
+"""Fresh stores for benchmarks and tests: a SQLite file in a temp dir, or a new PostgreSQL
+schema. (Here rather than in ``tests/`` so benchmarks never import tests; the tests'
+``tests/support/stores.py`` builds on it.)
 
-The same logic as ``tests/support/stores.py``, kept here so benchmarks never import tests.
 PostgreSQL is reached through the variables the app reads (``PARLEY_POSTGRES_*``, default
 127.0.0.1:5432, database ``test``, user ``postgres``); each store is its own schema,
 dropped with everything in it afterwards.
@@ -36,10 +37,10 @@ def postgres_version() -> str:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
+def postgres_schema(prefix: str = "bench_") -> Iterator[str]:
     """A new, empty schema; dropped with everything in it on exit."""
     settings = postgres_settings()
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(**settings, autocommit=True) as conn:  # type: ignore[arg-type]
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
@@ -50,7 +51,9 @@ def postgres_schema() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_store(kind: str, directory: Path, name: str) -> Iterator[dict[str, str]]:
+def fresh_store(
+    kind: str, directory: Path, name: str, *, schema_prefix: str = "bench_"
+) -> Iterator[dict[str, str]]:
     """``PARLEY_*`` settings selecting a new, empty store of ``kind``.
 
     ``name`` tells stores apart inside one run (a SQLite file per name in ``directory``).
@@ -61,7 +64,7 @@ def fresh_store(kind: str, directory: Path, name: str) -> Iterator[dict[str, str
     if kind != "postgres":
         raise ValueError(f"unknown store {kind!r}")
     settings = postgres_settings()
-    with postgres_schema() as schema:
+    with postgres_schema(schema_prefix) as schema:
         yield {
             "PARLEY_STORE": "postgres",
             "PARLEY_POSTGRES_HOST": settings["host"],

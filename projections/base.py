@@ -8,7 +8,7 @@ live tables, into shadow tables (a rebuild) or into scratch tables (a verify).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -38,6 +38,9 @@ class Projection:
     """Subclasses set ``name`` and ``tables``, and define ``on_<Aggregate>_<Event>`` methods."""
 
     name: ClassVar[str]
+    # Raise it when the tables' shape or meaning changes: live tables built by another
+    # version are "outdated", are not followed, and `parley projections run` rebuilds them.
+    version: ClassVar[int] = 1
     # logical table -> DDL statements; {t} is the physical table, {g} a per-build token
     # that keeps index and constraint names unique across live, shadow and scratch.
     tables: ClassVar[dict[str, list[str]]]
@@ -76,9 +79,13 @@ class Projection:
             handler = getattr(self, "on_" + event_type(event).replace(".", "_"), None)
             if handler is not None:
                 handler(ctx, position, event)
+        self.finish_batch(ctx)
         for cache in ctx.rows.values():
             cache.flush()
         ctx.flush_inserts()
+
+    def finish_batch(self, ctx: Context) -> None:
+        """After the batch's handlers, before its rows are written: for totals and the like."""
 
     def prefetch_keys(self, batch: Batch) -> list[str]:
         """Keys of the cached rows the batch touches: every cached table here is keyed by
@@ -122,12 +129,21 @@ class RowCache:
     def __init__(self, tx: Tx, table: str, key: str, columns: Sequence[str]) -> None:
         self.tx, self.table, self.key, self.columns = tx, table, key, list(columns)
         self.rows: dict[str, dict[str, Any] | None] = {}
+        self.before: dict[str, dict[str, Any] | None] = {}  # as each row was read
         self.dirty: set[str] = set()
 
     def get(self, key: str) -> dict[str, Any] | None:
         if key not in self.rows:
-            self.rows[key] = self.tx.one(f"SELECT * FROM {self.table} WHERE {self.key} = ?", [key])
+            row = self.tx.one(f"SELECT * FROM {self.table} WHERE {self.key} = ?", [key])
+            self.rows[key] = self.before[key] = row
         return self.rows[key]
+
+    def changes(self) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any]]]:
+        """(row before the batch or None, row now) for every row the batch wrote."""
+        for key in sorted(self.dirty):
+            row = self.rows[key]
+            if row is not None:
+                yield self.before.get(key), row
 
     def prefetch(self, keys: Sequence[str]) -> None:
         """Read these rows (absent ones as None) in a few statements instead of one each."""
@@ -142,7 +158,7 @@ class RowCache:
                 )
             }
             for key in chunk:
-                self.rows[key] = found.get(key)
+                self.rows[key] = self.before[key] = found.get(key)
 
     def put(self, key: str, row: dict[str, Any]) -> None:
         self.rows[key] = row

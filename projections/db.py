@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,9 @@ class ReadStore:
         with self.transaction() as tx:
             return tx.all(sql, params)
 
+    def analyze(self, tables: Iterable[str]) -> None:
+        """Gather planner statistics for freshly built tables (where the planner needs them)."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -98,6 +101,11 @@ class Tx:
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.all(sql, params)
         return rows[0] if rows else None
+
+    def columns(self, table: str) -> list[str]:
+        """The table's column names (read from an empty result: works on both databases)."""
+        self.cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return [d[0] for d in self.cursor.description]
 
 
 class SQLiteReadStore(ReadStore):
@@ -142,6 +150,11 @@ class SQLiteReadStore(ReadStore):
             if conn.in_transaction:  # an error, or a commit that failed: leave nothing open
                 conn.rollback()
 
+    def analyze(self, tables: Iterable[str]) -> None:
+        """Nothing: the inbox's queries are planned on its indexes without statistics, and
+        ``sqlite_stat1`` keeps a renamed table's rows under its old name, so statistics
+        gathered on shadow tables would be orphaned at the swap."""
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
@@ -171,6 +184,14 @@ class PostgresReadStore(ReadStore):
                 # A read of several statements (a page and its counts) sees one moment.
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Tx(cursor, "%s")
+
+    def analyze(self, tables: Iterable[str]) -> None:
+        """A new table has no statistics until autovacuum gets to it; without them the
+        planner sorts the whole inbox for a page it could read off an index."""
+        with self.pool.connection() as conn:
+            for table in tables:
+                conn.execute(f"ANALYZE {table}")
+            conn.commit()
 
     def close(self) -> None:
         self.pool.close()

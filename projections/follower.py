@@ -69,7 +69,7 @@ class Follower:
                     names = TableNames.of(projection, LIVE)
                     projection.drop_tables(tx, names)
                     projection.create_tables(tx, names, token)
-                    positions.start(tx, projection.name, token)
+                    positions.start(tx, projection.name, token, projection.version)
 
     # ------------------------------------------------------------------ running
     def run_once(self, progress: Callable[[int], None] | None = None) -> int:
@@ -94,8 +94,8 @@ class Follower:
         now = time.monotonic()
         for projection in self.projections:
             status = current.get(projection.name)
-            if status is None:
-                continue
+            if status is None or status.version != projection.version:
+                continue  # not set up, or its tables are another version's: rebuild first
             if status.error and now < self._retry_at.get(projection.name, 0.0):
                 continue
             by_position.setdefault(status.position, []).append(projection)

@@ -16,7 +16,7 @@ TABLE = "proj_positions"
 DDL = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
     " name TEXT PRIMARY KEY, position BIGINT NOT NULL, token TEXT NOT NULL,"
-    " error TEXT, error_position BIGINT, error_event TEXT, updated_at TEXT)"
+    " error TEXT, error_position BIGINT, error_event TEXT, updated_at TEXT, version INTEGER)"
 )
 
 
@@ -28,22 +28,25 @@ class Status:
     error_position: int | None
     error_event: str | None
     updated_at: str | None
+    version: int  # of the projection code that built the tables (see Projection.version)
 
 
 def ensure_table(store: ReadStore) -> None:
     with store.transaction(lock_key="proj_positions") as tx:
         tx.run(DDL)
+        if "version" not in tx.columns(TABLE):  # a read store from before versions: 1
+            tx.run(f"ALTER TABLE {TABLE} ADD COLUMN version INTEGER")
 
 
 def read(tx: Tx, name: str) -> dict[str, Any] | None:
     return tx.one(f"SELECT * FROM {TABLE} WHERE name = ?", [name])
 
 
-def start(tx: Tx, name: str, token: str, position: int = 0) -> None:
+def start(tx: Tx, name: str, token: str, version: int, position: int = 0) -> None:
     tx.run(f"DELETE FROM {TABLE} WHERE name = ?", [name])
     tx.run(
-        f"INSERT INTO {TABLE} (name, position, token, updated_at) VALUES (?, ?, ?, ?)",
-        [name, position, token, _now()],
+        f"INSERT INTO {TABLE} (name, position, token, updated_at, version) VALUES (?, ?, ?, ?, ?)",
+        [name, position, token, _now(), version],
     )
 
 
@@ -73,6 +76,7 @@ def statuses(store: ReadStore) -> dict[str, Status]:
             r["error_position"],
             r["error_event"],
             r["updated_at"],
+            int(r["version"] or 1),
         )
         for r in rows
     }

@@ -52,7 +52,7 @@ def _build(
     names = TableNames.of(projection, variant)
     with store.transaction(lock_key=key) as tx:
         projection.create_tables(tx, names, token)
-        positions.start(tx, key, token)
+        positions.start(tx, key, token, projection.version)
     follower = Follower(store, events, [projection], batch_size=batch_size)
     head = events.head() if until is None else until
     position = 0
@@ -103,12 +103,13 @@ def rebuild(
         store, events, projection, SHADOW, until=None, batch_size=batch_size, progress=progress
     )
     shadow, live = TableNames.of(projection, variant), TableNames.of(projection, LIVE)
+    store.analyze(shadow.values())  # before the swap, outside its lock
     with store.transaction(lock_key=projection.name) as tx:
         position = _catch_up(tx, events, projection, shadow, position, None, batch_size)
         projection.drop_tables(tx, live)
         for logical, physical in shadow.items():
             tx.run(f"ALTER TABLE {physical} RENAME TO {live[logical]}")
-        positions.start(tx, projection.name, token, position)
+        positions.start(tx, projection.name, token, projection.version, position)
         tx.run(f"DELETE FROM {positions.TABLE} WHERE name = ?", [projection.name + variant])
     log.info("%s rebuilt to position %d and swapped in", projection.name, position)
     return position

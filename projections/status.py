@@ -27,7 +27,9 @@ def projection_status(
                 "position": position,
                 "head": head,
                 "lag": max(head - position, 0),
-                "state": "missing" if status is None else "failed" if status.error else "running",
+                "state": state(projection, status),
+                "version": projection.version,
+                "built_by_version": status.version if status else None,
                 "last_error": None if status is None or not status.error else {
                     "position": status.error_position,
                     "event": status.error_event,
@@ -37,6 +39,21 @@ def projection_status(
             }
         )  # fmt: skip
     return out
+
+
+def state(projection: Projection, status: positions.Status | None) -> str:
+    """missing (never set up), outdated (tables of another version), failed, or running."""
+    if status is None:
+        return "missing"
+    if status.version != projection.version:
+        return "outdated"
+    return "failed" if status.error else "running"
+
+
+def outdated(store: ReadStore, projections: Sequence[Projection]) -> list[Projection]:
+    """The projections whose live tables another version of their code built."""
+    known = positions.statuses(store)
+    return [p for p in projections if state(p, known.get(p.name)) == "outdated"]
 
 
 def position_of(store: ReadStore, name: str) -> int:

@@ -136,6 +136,15 @@ class ProjectionStatusSchema(Schema):
     position = fields.Integer()
     head = fields.Integer()
     lag = fields.Integer()
-    state = fields.String(metadata={"description": "running, failed or missing"})
+    state = fields.String(
+        metadata={
+            "description": "running, failed, missing (never set up) or outdated (its tables"
+            " were built by another version of its code: being rebuilt, not followed)"
+        }
+    )
+    version = fields.Integer(metadata={"description": "the running code's projection version"})
+    built_by_version = fields.Integer(
+        allow_none=True, metadata={"description": "the version that built the live tables"}
+    )
     last_error = fields.Dict(allow_none=True)
     updated_at = fields.String(allow_none=True)

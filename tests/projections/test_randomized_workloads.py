@@ -68,6 +68,9 @@ def assert_inbox_mirrors_the_aggregates(world: World, workload: Workload) -> Non
         assert sorted(row["tags"]) == sorted(conversation.tags)
         snoozed = conversation.snoozed_until
         assert row["snoozed_until"] == (snoozed.isoformat() if snoozed else None)
+    statuses = [world.application.get_conversation(c).status for c in workload.conversations]
+    kept = world.read_store.query("SELECT status, n FROM proj_inbox_counts")
+    assert {r["status"]: int(r["n"]) for r in kept} == {s: statuses.count(s) for s in statuses}
 
 
 @pytest.mark.parametrize("kind", KINDS)
