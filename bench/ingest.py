@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -49,7 +46,7 @@ from app import create_app
 from app.config import Settings, event_store_env
 from app.state import application
 from bench.raw import Counter, RawLibrary
-from bench.stores import KINDS, fresh_store, postgres_version
+from bench.stores import KINDS, environment, fresh_store
 from domain.application import Conversations
 from domain.values import Identity
 
@@ -303,16 +300,8 @@ WHAT = {
 
 
 def header(n: int, m: int, kinds: list[str]) -> str:
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    stores = []
-    if "sqlite" in kinds:
-        stores.append(f"SQLite {sqlite3.sqlite_version}")
-    if "postgres" in kinds:
-        stores.append(f"PostgreSQL {postgres_version()}")
     lines = [
-        f"# bench.ingest  Python {platform.python_version()} ({platform.python_implementation()}),"
-        f" {platform.machine()}, nproc {nproc}, eventsourcing {version('eventsourcing')},"
-        f" {', '.join(stores)}",
+        f"# bench.ingest  {environment(kinds)}",
         f"# N={n} messages per path (served: at most {SERVED_MAX}), M={m} conversations"
         f" (messages round-robin over them), one writer except served ({CLIENTS} clients,"
         f" {WORKERS} gunicorn workers); each path on a fresh store; time.perf_counter",

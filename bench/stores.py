@@ -10,9 +10,12 @@ dropped with everything in it afterwards.
 from __future__ import annotations
 
 import os
+import platform
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
@@ -34,6 +37,21 @@ def postgres_version() -> str:
     with psycopg.connect(**postgres_settings(), connect_timeout=5) as conn:  # type: ignore[arg-type]
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "?"
+
+
+def environment(kinds: list[str]) -> str:
+    """The machine and the versions a benchmark ran on, for the first line of its report."""
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    stores = []
+    if "sqlite" in kinds:
+        stores.append(f"SQLite {sqlite3.sqlite_version}")
+    if "postgres" in kinds:
+        stores.append(f"PostgreSQL {postgres_version()}")
+    return (
+        f"Python {platform.python_version()} ({platform.python_implementation()}),"
+        f" {platform.machine()}, nproc {nproc}, eventsourcing {version('eventsourcing')},"
+        f" {', '.join(stores)}"
+    )
 
 
 @contextmanager
