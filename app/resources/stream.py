@@ -26,7 +26,8 @@ from app.state import application
 from domain.access import READ
 from domain.exceptions import InvalidValueError
 from domain.values import plain
-from projections.inbox import inbox_changes
+from projections.inbox import Inbox, inbox_changes
+from projections.status import outdated
 
 blp = Blueprint("stream", __name__, url_prefix="/v1", description="Live updates (SSE).")
 
@@ -85,6 +86,9 @@ def stream(args: dict[str, Any]) -> Any:
     return response
 
 
+INBOX = Inbox()
+
+
 def _messages(app: Any, store: Any, after: int, only: str | None, timeout: float) -> Iterator[str]:
     """Events and inbox changes after ``after``, until ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
@@ -102,7 +106,9 @@ def _messages(app: Any, store: Any, after: int, only: str | None, timeout: float
                 continue
             sent = True
             yield _message("event", described, position)
-        for row in inbox_changes(store, inbox_after):
+        # An inbox another version built is skipped until its rebuild; then it resumes.
+        current = not outdated(store, [INBOX])
+        for row in inbox_changes(store, inbox_after) if current else ():
             inbox_after = row["position"]
             if only and row["conversation_id"] != only:
                 continue

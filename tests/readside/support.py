@@ -129,3 +129,10 @@ def parse_sse(text: str) -> list[Sse]:
             )
         )
     return messages
+
+
+def stream(client, headers, timeout: float = 1, **query: Any):  # type: ignore[no-untyped-def]
+    """``GET /v1/stream`` until the server ends it after ``timeout`` seconds; the response."""
+    response = client.get("/v1/stream", query_string={"timeout": timeout, **query}, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response

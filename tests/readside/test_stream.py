@@ -8,13 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.app.helpers import assert_problem, error_fields
-from tests.readside.support import Sse, open_case, parse_sse, project, reply, write
-
-
-def stream(client, headers, timeout: float = 1, **query: Any):  # type: ignore[no-untyped-def]
-    response = client.get("/v1/stream", query_string={"timeout": timeout, **query}, headers=headers)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response
+from tests.readside.support import Sse, open_case, parse_sse, project, reply, stream, write
 
 
 def log_of(client, headers) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from projections import positions
 from projections.db import ReadStore
 from projections.inbox import Inbox
 from tests.app.helpers import assert_problem, head_position
-from tests.readside.support import open_case, project
+from tests.readside.support import open_case, parse_sse, project, stream
 
 
 def read_store_of(flask_app: Any) -> ReadStore:
@@ -91,3 +91,21 @@ def test_a_positions_table_from_before_versions_gets_the_column_and_reads_as_ver
         assert (status.position, status.version) == (7, 1)
     finally:
         read_store.close()
+
+
+def test_the_stream_sends_events_but_no_rows_of_an_outdated_inbox_until_it_is_rebuilt(
+    client, auth, flask_app, parley
+):
+    agent = auth("agent")
+    opened = open_case(client, agent, "x_public")
+    project(flask_app)
+    built_by(read_store_of(flask_app), "inbox", Inbox.version - 1)
+
+    outdated = parse_sse(stream(client, agent, timeout=0.5).get_data(as_text=True))
+    assert parley("projections", "run", "--once").exit_code == 0
+    rebuilt = parse_sse(stream(client, agent, timeout=0.5).get_data(as_text=True))
+
+    assert any(m.event == "event" for m in outdated)
+    assert not [m for m in outdated if m.event == "inbox"]
+    rows = [m.data for m in rebuilt if m.event == "inbox"]
+    assert [r["conversation_id"] for r in rows] == [opened["id"]]
