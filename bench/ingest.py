@@ -23,18 +23,13 @@ create, a message against raw append. See bench/README.md for how to read the fi
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +41,11 @@ from app import create_app
 from app.config import Settings, event_store_env
 from app.state import application
 from bench.raw import Counter, RawLibrary
-from bench.stores import KINDS, environment, fresh_store
+from bench.serving import environment, serving
+from bench.stores import KINDS, describe_machine, fresh_store
 from domain.application import Conversations
 from domain.values import Identity
 
-ROOT = Path(__file__).resolve().parents[1]
-PARLEY = Path(sys.executable).parent / "parley"
 ACTOR = "integration:bench"
 CLIENTS = 4  # threads against the served API
 WORKERS = 2  # gunicorn workers
@@ -189,54 +183,6 @@ def bench_http(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------- served (gunicorn)
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(store: dict[str, str], log: Path) -> Iterator[str]:
-    """``parley serve`` on a free loopback port; SIGTERM and wait on exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    # Console scripts do not put the working directory on the path: the checkout goes first,
-    # so the server runs this checkout's code whatever the state of the editable install.
-    env |= store | {"PARLEY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [str(PARLEY), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(WORKERS)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"parley serve did not come up:\n{tail}")
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
 def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) -> list[Row]:
     settings = Settings.from_env(store)
     token = "prl_" + secrets.token_urlsafe(32)
@@ -245,7 +191,8 @@ def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) ->
     setup.close()
     headers = {"Authorization": f"Bearer {token}"}
     n = min(n, SERVED_MAX)
-    with serving(store, log) as base:
+    with serving(environment(store), log, workers=WORKERS) as server:
+        base = server.base
         sessions = [requests.Session() for _ in range(CLIENTS)]
         for session in sessions:
             session.headers.update(headers)
@@ -301,7 +248,7 @@ WHAT = {
 
 def header(n: int, m: int, kinds: list[str]) -> str:
     lines = [
-        f"# bench.ingest  {environment(kinds)}",
+        f"# bench.ingest  {describe_machine(kinds)}",
         f"# N={n} messages per path (served: at most {SERVED_MAX}), M={m} conversations"
         f" (messages round-robin over them), one writer except served ({CLIENTS} clients,"
         f" {WORKERS} gunicorn workers); each path on a fresh store; time.perf_counter",

@@ -56,7 +56,7 @@ from uuid import UUID
 from app import create_app, follower_for
 from app.config import Settings, event_store_env
 from app.state import application
-from bench.stores import KINDS, environment, fresh_store, postgres_schema
+from bench.stores import KINDS, describe_machine, fresh_store, postgres_schema
 from domain import values as v
 from domain.application import Conversations
 from domain.conversation import Conversation
@@ -819,7 +819,7 @@ def bench_store(kind: str, directory: Path, conversations: int, events: int) -> 
 # ---------------------------------------------------------------------------- report
 def header(kinds: list[str], conversations: int, events: int) -> str:
     lines = [
-        f"# bench.projections  {environment(kinds)}",
+        f"# bench.projections  {describe_machine(kinds)}",
         f"# seed: {conversations} open conversations (+{conversations // 20} resolved,"
         f" +{conversations // 50} snoozed), {CONVERSATIONS_PER_CUSTOMER} per customer; at least"
         f" {events}"

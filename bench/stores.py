@@ -39,7 +39,7 @@ def postgres_version() -> str:
     return str(row[0]) if row else "?"
 
 
-def environment(kinds: list[str]) -> str:
+def describe_machine(kinds: list[str]) -> str:
     """The machine and the versions a benchmark ran on, for the first line of its report."""
     nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     stores = []

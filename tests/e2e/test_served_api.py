@@ -8,12 +8,7 @@ over loopback HTTP with ``requests``; nothing in this process touches the store.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,22 +19,17 @@ from typing import Any
 import pytest
 import requests
 
+from bench.serving import PARLEY, ROOT, Server, environment, serving
 from tests.support.stores import store_settings
 
 pytestmark = pytest.mark.e2e
 
-PARLEY = Path(sys.executable).parent / "parley"
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: the servers run its code
-STARTUP_SECONDS = 20
 TIMEOUT = 10  # per HTTP request
 
 
 @dataclass
-class Served:
-    base: str
-    token: str
-    process: subprocess.Popen[bytes]
-    log: Path
+class Served(Server):
+    token: str  # an agent's
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -47,27 +37,6 @@ class Served:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _environment(store: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any PARLEY_* of its own, plus the store's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    # The checkout first on the path: a console script does not put the working directory
-    # there, and an editable install made before app/__init__.py existed maps ``app`` as a
-    # namespace package (then ``from app import create_app`` fails in the workers).
-    path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return (
-        env | store | {"PARLEY_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    )
 
 
 def _parley(env: dict[str, str], *args: str) -> str:
@@ -84,30 +53,6 @@ def _parley(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _wait_healthy(served: Served) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            pytest.fail(f"the server exited ({served.process.returncode}):\n{served.log_tail()}")
-        try:
-            if requests.get(served.url("/healthz"), timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"no /healthz within {STARTUP_SECONDS} s:\n{served.log_tail()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -115,38 +60,14 @@ def served(
     """``parley db init``, ``parley tokens create``, then ``parley serve --workers 2``."""
     tmp_path = tmp_path_factory.mktemp(f"served-{request.param}")
     with store_settings(request.param, tmp_path) as store:
-        env = _environment(store)
+        env = environment(store)
         _parley(env, "db", "init")
         token = _parley(env, "tokens", "create", "--role", "agent", "--name", "alice").strip()
         assert token.startswith("prl_"), token
-        port = _free_port()
-        log = tmp_path / "server.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [
-                    str(PARLEY),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        served = Served(f"http://127.0.0.1:{port}", token, process, log)
-        try:
-            _wait_healthy(served)
-            yield served
-        finally:
-            _stop(process)
-        assert process.returncode == 0, (
-            f"unclean shutdown ({process.returncode}):\n{served.log_tail()}"
+        with serving(env, tmp_path / "server.log", workers=2) as server:
+            yield Served(server.base, server.process, server.log, token)
+        assert server.process.returncode == 0, (
+            f"unclean shutdown ({server.process.returncode}):\n{server.log_tail()}"
         )
 
 
