@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
 from app.config import Settings, event_store_env
+from app.docs import configure_docs, register_docs
 from app.errors import ProblemApi, register_error_handlers
 from app.requests import register_request_checks
+from app.routing import register_path_ids
+from app.streaming import Streams
+from app.token_use import TokenUse
 from domain.application import Clock, Conversations, utc_now
 from projections.db import ReadStore, open_read_store
 from projections.follower import Follower
@@ -19,10 +23,15 @@ from projections.registry import all_projections
 
 API_DESCRIPTION = """Parley's REST API v1: every customer contact on every channel, as one case.
 
-Authenticate with `Authorization: Bearer <token>` (`parley tokens create`). Errors are
-RFC 9457 problem documents. Writes answer with the global `position` of their last event;
-`GET` a conversation for its `ETag` and send it back as `If-Match` to write safely.
-POST accepts an `Idempotency-Key` header: a retry with the same key returns the first response.
+Authenticate with `Authorization: Bearer <token>` (`parley tokens create`); the token's
+role decides what it may do. Errors are RFC 9457 problem documents
+(`application/problem+json`) naming each field at fault. Writes answer with the global
+`position` of their last event: pass it as `min_position` to a read model to read your
+own write. `GET` a conversation or customer for its `ETag` and send it back as
+`If-Match` to write only if nobody else did first (412 otherwise). A POST with an
+`Idempotency-Key` header is safe to retry: the same key and body within 24 hours get
+the first answer again. Times are ISO 8601 in UTC (`2026-11-02T09:00:00+00:00`); a time
+sent without an offset is read as UTC.
 """
 
 
@@ -41,37 +50,53 @@ def create_app(
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="/docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
         API_SPEC_OPTIONS={
-            "info": {"description": API_DESCRIPTION},
+            "info": {
+                "description": API_DESCRIPTION,
+                "license": {"name": "Proprietary", "identifier": "LicenseRef-Parley"},
+            },
+            "servers": [{"url": settings.public_url or "/", "description": "this server"}],
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
         },
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         PARLEY_SETTINGS=settings,
     )
+    configure_docs(app)
     if test_config:
         app.config.update(test_config)
 
-    application = Conversations(env=event_store_env(settings), clock=clock)
+    application = Conversations(
+        env=event_store_env(settings),
+        clock=clock,
+        key_ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
     app.extensions["parley.application"] = application
-    app.extensions["parley.streams"] = threading.BoundedSemaphore(settings.max_streams)
+    app.extensions["parley.streams"] = Streams(settings.max_streams, settings.stream_send_timeout)
+    app.extensions["parley.token_use"] = TokenUse(settings.redis_url)
     read_store = open_read_store(settings)
     app.extensions["parley.read_store"] = read_store
     if settings.creates_tables():
         # Embedded (SQLite) default: the read models' tables come up with the app.
         follower_for(application, read_store).setup()
+    register_path_ids(app)
     api = ProblemApi(app)
+    api.spec.components.schemas.pop("PaginationMetadata", None)  # flask-smorest's; unused
     app.extensions["parley.api"] = api
     register_error_handlers(app)
     register_request_checks(app)
+    register_docs(app)
 
     from app.resources import conversations, customers, events, health, readmodels, stream
 
-    app.register_blueprint(health.blp)
-    app.register_blueprint(stream.blp)
-    for blp in (conversations.blp, customers.blp, events.blp, readmodels.blp):
+    for blp in (
+        health.blp,
+        conversations.blp,
+        customers.blp,
+        events.blp,
+        readmodels.blp,
+        stream.blp,
+    ):
         api.register_blueprint(blp)
     return app
 

@@ -9,20 +9,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 from flask import g, request
 
 from app.errors import problem
 from app.state import application
-from domain.access import may
+from app.token_use import note_token_use
+from domain.access import READ_NOTES, may, roles_with
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _either(roles: list[str]) -> str:
+    return roles[0] if len(roles) == 1 else ", ".join(roles[:-1]) + " or " + roles[-1]
 
 
 @dataclass(frozen=True)
 class Principal:
     role: str
     name: str
+    token_id: UUID | None = None
 
     @property
     def actor(self) -> str:
@@ -31,6 +38,12 @@ class Principal:
 
 def current_principal() -> Principal:
     return cast(Principal, g.principal)
+
+
+def may_read_notes() -> bool:
+    """Whether this request's token may read private notes (agents and supervisors)."""
+    principal = g.get("principal")
+    return principal is not None and may(principal.role, READ_NOTES)
 
 
 def requires(permission: str) -> Callable[[F], F]:
@@ -57,12 +70,16 @@ def requires(permission: str) -> Callable[[F], F]:
                     headers={"WWW-Authenticate": 'Bearer realm="parley", error="invalid_token"'},
                 )
             if not may(api_token.role, permission):
+                allowed = roles_with(permission)
                 return problem(
                     403,
                     "Forbidden",
-                    f"the {api_token.role} role may not {permission}",
+                    f"this needs a token of the {_either(allowed)} role; this one is "
+                    f"{api_token.role}",
+                    allowed_roles=allowed,
                 )
-            g.principal = Principal(api_token.role, api_token.name)
+            g.principal = Principal(api_token.role, api_token.name, api_token.id)
+            note_token_use(api_token.id)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)

@@ -34,7 +34,10 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     ready_max_lag: int | None = None  # /readyz fails when a projection lags more than this
     read_wait_seconds: float = 2.0  # how long a read with min_position waits for a projection
-    max_streams: int = 4  # open /v1/stream connections per process (each holds a thread)
+    max_streams: int = 32  # open /v1/stream connections per process (each holds a thread)
+    stream_send_timeout: float = 10.0  # a stream whose client stops reading ends after this
+    idempotency_ttl_hours: float = 24.0  # how long an Idempotency-Key's answer is kept
+    public_url: str = ""  # the API's base URL as clients reach it (the spec's `servers`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -6,10 +6,11 @@ Domain errors map to statuses here, not in views; validation errors name each fi
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from eventsourcing.persistence import OperationalError
-from flask import Flask, Response, json
+from flask import Flask, Response, g, json
 from flask_smorest import Api
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
@@ -25,6 +26,7 @@ from domain.exceptions import (
     InvalidValueError,
     MergeError,
     NotFoundError,
+    NotPermittedError,
     PreconditionFailedError,
     UnknownReplyError,
     VersionConflictError,
@@ -37,6 +39,7 @@ PROBLEM = "application/problem+json"
 # Most specific first: the first class an error is an instance of decides its status.
 DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
     (NotFoundError, 404, "not-found"),
+    (NotPermittedError, 403, "forbidden"),
     (PreconditionFailedError, 412, "precondition-failed"),
     (VersionConflictError, 409, "version-conflict"),
     (ConversationResolvedError, 409, "conversation-resolved"),
@@ -49,6 +52,23 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
     (InvalidValueError, 422, "invalid-value"),
     (DomainError, 422, "refused"),
 ]
+
+
+# The domain names the argument at fault in its own words; this is where each is sent in
+# a request, unless the route says otherwise (``execute(fields=...)``).
+FIELD_NAMES: dict[str, tuple[str, str]] = {
+    "idempotency_key": ("Idempotency-Key", "header"),
+    "customer": ("customer_id", "json"),
+}
+
+
+class RequestFieldError(Exception):
+    """A request's field, header or parameter is unusable (found at the edge, not by a
+    business rule): 422 naming it, unless another status is given."""
+
+    def __init__(self, field: str, location: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field, self.location, self.message, self.status = field, location, message, status
 
 
 class FieldErrorSchema(Schema):
@@ -112,23 +132,53 @@ def _flatten(messages: Any, location: str, prefix: str = "") -> list[dict[str, s
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api, answering every HTTP error as a problem document."""
+    """flask-smorest's Api, answering every HTTP error as a problem document, and
+    documenting them so (``application/problem+json``, the problem schema)."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        from app.apidoc import problem_response, register_components
+
+        register_components(self.spec)
+        for status in HTTPStatus:
+            if status >= 400:
+                self.spec.components.response(
+                    status.name, problem_response(status, self.ERROR_SCHEMA), lazy=True
+                )
+        default = problem_response(500, self.ERROR_SCHEMA)
+        default["description"] = "any other error, as a problem document"
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         data = getattr(error, "data", None) or {}
         errors: list[dict[str, str]] = []
         for location, messages in (data.get("messages") or {}).items():
-            errors += _flatten(messages, location)
+            place = LOCATIONS.get(location, location)
+            found = _flatten(messages, place)
+            if place == "query":  # a list parameter's item is the parameter (status=a,b)
+                found = [{**e, "field": e["field"].split(".")[0]} for e in found]
+            errors += found
         code = error.code or 500
         detail = data.get("message") or error.description
-        if code == 422 and errors:
+        if errors:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         headers = dict(data.get("headers") or {})
         if code == 405 and error.get_response().headers.get("Allow"):
             headers["Allow"] = error.get_response().headers["Allow"]
         return problem(code, error.name, detail, errors=errors, headers=headers)
+
+
+LOCATIONS = {"headers": "header", "querystring": "query", "view_args": "path"}  # webargs'
+HTTP_TITLES = {400: "Bad Request", 404: "Not Found", 413: "Content Too Large",
+               422: "Unprocessable Content"}  # fmt: skip
+
+
+def _field_error(field: str, message: str) -> dict[str, str]:
+    """A domain argument as the request's field: the route's name for it, else the usual."""
+    renamed = getattr(g, "parley_fields", {}).get(field)
+    name, location = (renamed, "json") if renamed else FIELD_NAMES.get(field, (field, "json"))
+    return {"field": name, "location": location, "message": message}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -141,8 +191,8 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, VersionConflictError):
             extra["current_version"] = error.current_version
             headers["ETag"] = f'"{error.current_version}"'
-        if error.field and status == 422:
-            errors = [{"field": error.field, "location": error.location, "message": str(error)}]
+        if error.field and status in (403, 422):
+            errors = [_field_error(error.field, str(error))]
         return problem(
             status,
             kind.replace("-", " "),
@@ -151,6 +201,15 @@ def register_error_handlers(app: Flask) -> None:
             errors=errors,
             headers=headers,
             **extra,
+        )
+
+    @app.errorhandler(RequestFieldError)
+    def handle_request_field_error(error: RequestFieldError) -> Response:
+        return problem(
+            error.status,
+            HTTP_TITLES.get(error.status, "Bad Request"),
+            f"{error.field}: {error.message}",
+            errors=[{"field": error.field, "location": error.location, "message": error.message}],
         )
 
     @app.errorhandler(ValidationError)

@@ -1,4 +1,4 @@
-"""Checks every request passes before a view runs: media type of bodies."""
+"""Checks every request passes before a view runs: size and media type of bodies."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def register_request_checks(app: Flask) -> None:
         has_body = (request.content_length or 0) > 0 or "chunked" in (
             request.headers.get("Transfer-Encoding", "").lower()
         )
+        if has_body and request.content_length is None:
+            # Chunked: no length to check up front, so read it now, at most the limit
+            # (werkzeug stops the read past it with 413), before anything parses it.
+            request.get_data(cache=True)
         if has_body and request.mimetype not in accepts:
             return problem(
                 415,

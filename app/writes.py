@@ -1,22 +1,27 @@
-"""How every write answers: Idempotency-Key replay, If-Match, position, ETag.
+"""How every write answers over HTTP: Idempotency-Key, If-Match, position, ETag.
 
-Views hand a command (a function of the optional idempotency claim) to :func:`execute`.
+The rules of idempotency are the application's (:meth:`domain.service.Service.run_once`);
+this module only reads the headers, says what a request is (its fingerprint), and turns
+an outcome or a replay into a response. Views hand a command (a function of the
+optional claim) to :func:`execute`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, g, json, request
 
 from app.auth import current_principal
+from app.errors import RequestFieldError
 from app.state import application
-from domain.application import IdempotencyClaim, Outcome
-from domain.exceptions import InvalidValueError, VersionConflictError
+from domain.idempotency import MAX_KEY_LENGTH, Claim, IdempotentRequest, Replay, fingerprint
+from domain.outcome import Outcome
+from domain.values import plain
 
-MAX_KEY_LENGTH = 255
+IDEMPOTENCY_KEY = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
 
 
 def expected_version() -> int | None:
@@ -28,76 +33,74 @@ def expected_version() -> int | None:
     if header is None or header.strip() == "*":
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    try:
-        return int(value)
-    except ValueError:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         return -1
+    return int(value)
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{request.method} {request.path}\n".encode())
-    digest.update(request.get_data(cache=True))
-    return digest.hexdigest()
+def idempotent_request() -> IdempotentRequest | None:
+    """What this request is, for its ``Idempotency-Key``: who, which key, which request.
+
+    The fingerprint covers the method, the path and the *parsed* body, so the same JSON
+    sent with other whitespace or key order is the same request.
+    """
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise RequestFieldError(
+            IDEMPOTENCY_KEY, "header", f"1 to {MAX_KEY_LENGTH} printable characters"
+        )
+    body = request.get_json(silent=True)
+    return IdempotentRequest(
+        principal=current_principal().actor,
+        key=key,
+        fingerprint=fingerprint(f"{request.method} {request.path}", body),
+    )
 
 
 def execute(
-    command: Callable[[IdempotencyClaim | None], Outcome],
+    command: Callable[[Claim | None], Outcome],
     *,
     status: int = 200,
     status_of: Callable[[Outcome], int] | None = None,
-    location: Callable[[Outcome], str] | None = None,
+    location: Callable[[Any], str] | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> Response:
-    """Run a write, honouring ``Idempotency-Key``; answer with the outcome as JSON."""
-    key = request.headers.get("Idempotency-Key")
-    claim = None
-    if key is not None:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise InvalidValueError(
-                "1 to 255 characters", field="Idempotency-Key", location="header"
-            )
-        principal = current_principal().actor
-        fingerprint = _fingerprint()
-        if (replay := _replay(principal, key, fingerprint, location)) is not None:
-            return replay
-        claim = IdempotencyClaim(principal, key, fingerprint, status)
-    try:
-        outcome = command(claim)
-    except VersionConflictError:
-        # Two retries racing with one key: the loser answers what the winner recorded.
-        if (
-            key is not None
-            and (replay := _replay(principal, key, fingerprint, location)) is not None
-        ):
-            return replay
-        raise
-    code = status_of(outcome) if status_of else status
-    response = _respond(outcome.as_dict(), code)
-    response.headers["ETag"] = f'"{outcome.version}"'
+    """Run a write at most once per ``Idempotency-Key``; answer with the outcome as JSON.
+
+    ``fields`` renames the domain's argument names to this route's request fields, for
+    error documents (``{"tags": "add"}``).
+    """
+    g.parley_fields = dict(fields or {})
+    code_of = status_of or (lambda _: status)
+
+    def record(outcome: Outcome) -> dict[str, Any]:
+        body = {k: x for k, x in outcome.as_dict().items() if k != "position"}
+        return {"status": code_of(outcome), "body": body}
+
+    result = application().run_once(idempotent_request(), command, record=record)
+    if isinstance(result, Replay):
+        return _replayed(result, location)
+    response = _respond(result.as_dict(), code_of(result))
+    response.headers["ETag"] = f'"{result.version}"'
     if location is not None:
-        response.headers["Location"] = location(outcome)
+        response.headers["Location"] = location(result.id)
     return response
 
 
-def _replay(
-    principal: str,
-    key: str,
-    fingerprint: str,
-    location: Callable[[Outcome], str] | None = None,
-) -> Response | None:
-    app = application()
-    claim = app.find_claim(principal, key, fingerprint)
-    if claim is None:
-        return None
-    # The first response's body; its position is the log head now, which covers that write.
-    body = dict(claim.response, position=app.head_position())
-    response = _respond(body, claim.status)
-    response.headers["Idempotent-Replayed"] = "true"
+def _replayed(replay: Replay, location: Callable[[Any], str] | None) -> Response:
+    """The first response again. Its position is the log head now, which covers the first
+    write (``null`` if the first request changed nothing)."""
+    body = dict(replay.response["body"])
+    body["position"] = application().head_position() if replay.changed else None
+    response = _respond(body, int(replay.response["status"]))
+    response.headers[REPLAYED] = "true"
     response.headers["ETag"] = f'"{body["version"]}"'
     if location is not None:
-        response.headers["Location"] = location(Outcome(body["id"], body["version"], None))
+        response.headers["Location"] = location(body["id"])
     return response
 
 
 def _respond(body: dict[str, Any], status: int) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(json.dumps(plain(body)), status=status, mimetype="application/json")

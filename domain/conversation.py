@@ -14,12 +14,14 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import values as v
+from domain.awaiting import Wait, customer_time
 from domain.exceptions import (
     ConversationResolvedError,
     InvalidTransitionError,
     InvalidValueError,
     UnknownReplyError,
 )
+from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 
 
 class Conversation(Aggregate):
@@ -70,6 +72,7 @@ class Conversation(Aggregate):
             {"channel": channel, "since": timestamp, "reason": "opened"}
         ]
         self.external_ids: set[str] = set()
+        self.wait = Wait()
         self._add_message(message_id, channel, external_id, body, public, published_at, timestamp)
 
     # ------------------------------------------------------------------ inbound
@@ -134,6 +137,7 @@ class Conversation(Aggregate):
     ) -> None:
         if external_id is not None:
             self.external_ids.add(f"{channel}:{external_id}")
+        self.wait = self.wait.message(customer_time(published_at, observed_at))
         self.messages.append(
             {
                 "id": message_id,
@@ -190,6 +194,7 @@ class Conversation(Aggregate):
         actor: str,
         timestamp: datetime,
     ) -> None:
+        self.wait = self.wait.reply()
         self.replies[str(reply_id)] = {
             "id": reply_id,
             "author": author,
@@ -338,7 +343,7 @@ class Conversation(Aggregate):
         if tag in self.tags:
             return False
         if len(self.tags) >= v.MAX_TAGS:
-            raise InvalidValueError(f"a conversation has at most {v.MAX_TAGS} tags", field="add")
+            raise InvalidValueError(f"a conversation has at most {v.MAX_TAGS} tags", field="tags")
         self._tag(tag=tag, actor=actor, timestamp=timestamp)
         return True
 
@@ -424,10 +429,17 @@ class Conversation(Aggregate):
     @property
     def awaiting(self) -> str:
         """What the case waits for: ``acknowledgement``, ``reply`` or ``nothing``."""
-        if self.status == v.RESOLVED:
-            return "nothing"
-        if not self.replies:
-            return "acknowledgement"
-        last_message = self.messages[-1]["observed_at"]
-        last_reply = max(r["queued_at"] for r in self.replies.values())
-        return "reply" if last_message > last_reply else "nothing"
+        return self.wait.awaiting(self.status)
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """Since when the customer waits unanswered (their time), if they do."""
+        return self.wait.waiting_since(self.status)
+
+    def due(self, policy: SlaPolicy = DEFAULT_POLICY) -> Due:
+        """When a response is due under ``policy`` (the first one, and the next one)."""
+        return policy.due(
+            status=self.status, awaiting=self.awaiting, waiting_since=self.waiting_since,
+            origin_channel=self.origin_channel, current_channel=self.current_channel,
+            priority=self.priority,
+        )  # fmt: skip

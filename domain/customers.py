@@ -7,56 +7,34 @@ so each module stays about one noun.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from domain.access import ApiToken, hash_token
+from domain import values as v
 from domain.customer import Customer
 from domain.exceptions import (
-    ConversationNotFoundError,
-    CustomerNotFoundError,
+    ChannelIdentityMissingError,
     IdentityTakenError,
     InvalidValueError,
     MergeError,
-    NotFoundError,
+    NotPermittedError,
 )
+from domain.idempotency import Claim
 from domain.indexes import IdentityIndex
-from domain.values import Identity, check_in
+from domain.outcome import Outcome
+from domain.service import Service
+from domain.values import Identity
 
-if TYPE_CHECKING:
-    from domain.application import Outcome
 
-
-class CustomerDirectory:
-    """Customers, their identities and merges; and the API tokens of the people serving them."""
-
-    repository: Any
-    clock: Any
-    _save: Any
-    _outcome: Any
-
-    @staticmethod
-    def _not_found(cls: type, aggregate_id: UUID) -> NotFoundError:
-        from domain.conversation import Conversation
-
-        if cls is Conversation:
-            return ConversationNotFoundError(f"no conversation {aggregate_id}")
-        if cls is Customer:
-            return CustomerNotFoundError(f"no customer {aggregate_id}")
-        return NotFoundError(f"no {cls.__name__} {aggregate_id}")
+class CustomerDirectory(Service):
+    """Customers, their identities and merges."""
 
     # ------------------------------------------------------------------ reading
     def get_customer(self, customer_id: UUID) -> Customer:
-        try:
-            customer = self.repository.get(customer_id)
-        except AggregateNotFoundError:
-            customer = None
-        if not isinstance(customer, Customer):
-            raise self._not_found(Customer, customer_id)
-        return customer
+        return self._load(Customer, customer_id)
 
     def customer_of(self, customer_id: UUID) -> Customer:
         """The customer who now stands for ``customer_id``, following merges."""
@@ -87,11 +65,21 @@ class CustomerDirectory:
         name: str | None,
         actor: str,
         now: datetime,
+        *,
+        may_add_identity: bool = True,
     ) -> tuple[Customer, list[Aggregate]]:
         """The customer a contact comes from, and any new index entries to save with it."""
         if customer_id is not None:
             customer = self.customer_of(customer_id)
-            claims = self._attach_identity(customer, identity, actor, now) if identity else []
+            if identity is None:
+                return customer, []
+            claims = self._attach_identity(customer, identity, actor, now)
+            if claims and not may_add_identity:
+                raise NotPermittedError(
+                    "only an agent or supervisor may give an existing customer a new "
+                    "identity (it changes where replies go)",
+                    field="identity",
+                )
             return customer, claims
         if identity is None:
             raise InvalidValueError("name the customer: customer_id or identity", field="customer")
@@ -116,8 +104,23 @@ class CustomerDirectory:
             IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)
         ]
 
+    def _check_reachable(self, customer: Customer, channel: str, field: str) -> None:
+        needed = v.CHANNEL_IDENTITY_KIND[channel]
+        if needed is None:
+            return
+        if not any(i["kind"] == needed for i in self.identities_of(customer)):
+            raise ChannelIdentityMissingError(
+                f"the customer has no {needed} identity to reach them on {channel}: give one",
+                field=field,
+            )
+
     def register_customer(
-        self, *, name: str | None, identities: list[Identity], actor: str, claim: Any = None
+        self,
+        *,
+        name: str | None,
+        identities: list[Identity],
+        actor: str,
+        claim: Claim | None = None,
     ) -> Outcome:
         if not identities:
             raise InvalidValueError("a customer needs at least one identity", field="identities")
@@ -136,54 +139,60 @@ class CustomerDirectory:
         return self._save(customer, *indexes, claim=claim, response=self._outcome(customer))
 
     def add_identity(
-        self, customer_id: UUID, *, identity: Identity, actor: str, claim: Any = None
+        self,
+        customer_id: UUID,
+        *,
+        identity: Identity,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
+        """Give the customer (or the one it was merged into) another way to reach them.
+
+        ``expected_version`` is that of the customer named, as its reader saw it.
+        """
+        named = self.get_customer(customer_id)
+        self._check_version(named, expected_version)
         customer = self.customer_of(customer_id)
         claims = self._attach_identity(customer, identity, actor, self.clock())
-        return self._save(customer, *claims, claim=claim, response=self._outcome(customer))
+        return self._save(
+            customer, *claims,
+            claim=claim, expected_version=expected_version, response=self._outcome(customer),
+        )  # fmt: skip
 
     def merge_customers(
-        self, source_id: UUID, target_id: UUID, *, actor: str, claim: Any = None
+        self,
+        source_id: UUID,
+        target_id: UUID,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
+        """Merge ``source`` into ``target``; ``expected_version`` is the source's."""
         source, target = self.get_customer(source_id), self.get_customer(target_id)
+        self._check_version(source, expected_version)
         source.merge_into(target=target, actor=actor, timestamp=self.clock())
-        return self._save(source, target, claim=claim, response=self._outcome(target))
+        return self._save(
+            source, target,
+            claim=claim, expected_version=expected_version, response=self._outcome(target),
+        )  # fmt: skip
 
-    def unmerge_customer(self, source_id: UUID, *, actor: str, claim: Any = None) -> Outcome:
+    def unmerge_customer(
+        self,
+        source_id: UUID,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
         source = self.get_customer(source_id)
+        self._check_version(source, expected_version)
         if source.merged_into is None:
             raise MergeError(f"{source_id} is not merged into anyone")
         target = self.get_customer(source.merged_into)
         source.unmerge_from(target=target, actor=actor, timestamp=self.clock())
-        return self._save(source, target, claim=claim, response=self._outcome(source))
-
-    # ------------------------------------------------------------------ tokens
-    def issue_token(self, *, name: str, role: str, token: str, actor: str) -> ApiToken:
-        """Record a new API token; only its hash is stored. The caller shows it once."""
-        from domain.access import ROLES
-
-        check_in(role, ROLES, "role")
-        api_token = ApiToken(
-            token_hash=hash_token(token),
-            name=name,
-            role=role,
-            actor=actor,
-            timestamp=self.clock(),
-        )
-        self._save(api_token, response=self._outcome(api_token))
-        return api_token
-
-    def authenticate(self, token: str) -> ApiToken | None:
-        try:
-            api_token: ApiToken = self.repository.get(ApiToken.create_id(hash_token(token)))
-        except AggregateNotFoundError:
-            return None
-        return None if api_token.revoked else api_token
-
-    def revoke_token(self, token: str, *, actor: str) -> bool:
-        api_token = self.authenticate(token)
-        if api_token is None:
-            return False
-        api_token.revoke(actor=actor, timestamp=self.clock())
-        self._save(api_token, response=self._outcome(api_token))
-        return True
+        return self._save(
+            source, target,
+            claim=claim, expected_version=expected_version, response=self._outcome(source),
+        )  # fmt: skip

@@ -6,19 +6,18 @@ from uuid import UUID
 
 
 class DomainError(Exception):
-    """A command was refused by a business rule; nothing was recorded."""
+    """A command was refused by a business rule; nothing was recorded.
+
+    ``field`` names the command's argument at fault, in the domain's words; the edge
+    that took the request translates it into its own (a JSON field, a header).
+    """
 
     field: str | None = None
-    location: str = "json"  # where the field is: json, query, path or header
 
-    def __init__(
-        self, message: str, *, field: str | None = None, location: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         if field is not None:
             self.field = field
-        if location is not None:
-            self.location = location
 
 
 class NotFoundError(DomainError):
@@ -83,7 +82,14 @@ class PreconditionFailedError(VersionConflictError):
 
 
 class IdempotencyKeyReusedError(DomainError):
-    """The same Idempotency-Key was sent with a different request."""
+    """The same idempotency key was sent with a different request."""
 
-    field = "Idempotency-Key"
-    location = "header"
+    field = "idempotency_key"
+
+
+class NotPermittedError(DomainError):
+    """The actor's role may not do this part of the command (e.g. attach an identity)."""
+
+
+class UnorderedStoreError(Exception):
+    """The event store is configured in a way that breaks the log's commit order."""

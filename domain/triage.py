@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from uuid import UUID, uuid4
 
-if TYPE_CHECKING:
-    from domain.application import IdempotencyClaim, Outcome
-    from domain.conversation import Conversation
+from domain.conversation import Conversation
+from domain.idempotency import Claim
+from domain.outcome import Outcome
+from domain.service import Service
 
 
 class _Unchanged:
@@ -25,8 +26,34 @@ class _Unchanged:
 UNCHANGED: Final = _Unchanged()  # an assignment field left as it is
 
 
-class Triage:
-    update: Callable[..., Outcome]
+class Triage(Service):
+    def _conversation(self, conversation_id: UUID, expected_version: int | None) -> Conversation:
+        conversation = self._load(Conversation, conversation_id)
+        self._check_version(conversation, expected_version)
+        return conversation
+
+    def update(
+        self,
+        conversation_id: UUID,
+        command: Callable[[Conversation, datetime], Any],
+        *,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+        **extra: Any,
+    ) -> Outcome:
+        """Run one command on a conversation: assign, tag, note, snooze, resolve, reopen...
+
+        ``command`` receives the loaded conversation and the time, and calls one of its
+        public methods; rules are the aggregate's, so this stays a thin use case.
+        """
+        conversation = self._conversation(conversation_id, expected_version)
+        command(conversation, self.clock())
+        return self._save(
+            conversation,
+            claim=claim,
+            expected_version=expected_version,
+            response=self._outcome(conversation, **extra),
+        )
 
     def assign(
         self,
@@ -36,7 +63,7 @@ class Triage:
         team: str | _Unchanged | None = UNCHANGED,
         actor: str,
         expected_version: int | None = None,
-        claim: IdempotencyClaim | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         """A name assigns, ``None`` unassigns, ``UNCHANGED`` leaves that side as it is."""
 
@@ -58,7 +85,7 @@ class Triage:
         remove: Sequence[str] = (),
         actor: str,
         expected_version: int | None = None,
-        claim: IdempotencyClaim | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         """Add, then remove (a tag in both ends up removed)."""
 
@@ -71,25 +98,47 @@ class Triage:
         return self.update(conversation_id, command, expected_version=expected_version, claim=claim)
 
     def change_priority(
-        self, conversation_id: UUID, *, priority: str, actor: str, **options: Any
+        self,
+        conversation_id: UUID,
+        *,
+        priority: str,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         return self.update(
             conversation_id,
             lambda c, now: c.change_priority(priority=priority, actor=actor, timestamp=now),
-            **options,
+            expected_version=expected_version,
+            claim=claim,
         )
 
-    def add_note(self, conversation_id: UUID, *, body: str, actor: str, **options: Any) -> Outcome:
+    def add_note(
+        self,
+        conversation_id: UUID,
+        *,
+        body: str,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
         note_id = uuid4()
         return self.update(
             conversation_id,
             lambda c, now: c.add_note(note_id=note_id, body=body, actor=actor, timestamp=now),
             note_id=note_id,
-            **options,
+            expected_version=expected_version,
+            claim=claim,
         )
 
     def snooze(
-        self, conversation_id: UUID, *, until: datetime | None, actor: str, **options: Any
+        self,
+        conversation_id: UUID,
+        *,
+        until: datetime | None,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         """Snooze until a moment; ``None`` wakes the conversation now."""
 
@@ -99,20 +148,36 @@ class Triage:
             else:
                 c.snooze(until=until, actor=actor, timestamp=now)
 
-        return self.update(conversation_id, command, **options)
+        return self.update(conversation_id, command, expected_version=expected_version, claim=claim)
 
     def resolve(
-        self, conversation_id: UUID, *, resolution: str, actor: str, **options: Any
+        self,
+        conversation_id: UUID,
+        *,
+        resolution: str,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         return self.update(
             conversation_id,
             lambda c, now: c.resolve(resolution=resolution, actor=actor, timestamp=now),
-            **options,
+            expected_version=expected_version,
+            claim=claim,
         )
 
-    def reopen(self, conversation_id: UUID, *, reason: str, actor: str, **options: Any) -> Outcome:
+    def reopen(
+        self,
+        conversation_id: UUID,
+        *,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
         return self.update(
             conversation_id,
             lambda c, now: c.reopen(reason=reason, actor=actor, timestamp=now),
-            **options,
+            expected_version=expected_version,
+            claim=claim,
         )

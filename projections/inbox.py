@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from domain import values as v
+from domain.awaiting import Wait, customer_time
 from domain.sla import DEFAULT_POLICY, SlaPolicy
 from projections.base import Context, Projection, clean, dumps, preview
 from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
@@ -20,6 +22,7 @@ NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
 HIDDEN = {"active", "sort_due", "sort_waiting", "replied", "unanswered_since"}  # internal
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 ACTIVE = (v.OPEN, v.SNOOZED)  # the default view: every case not resolved
+STATUSES = (v.OPEN, v.SNOOZED, v.RESOLVED)
 
 COLUMNS = (
     "conversation_id", "customer_id", "status", "origin_channel", "current_channel",
@@ -34,7 +37,9 @@ COLUMNS = (
 
 class Inbox(Projection):
     name = "inbox"
-    version = 2  # 2: the active flag, its ordered indexes, and inbox_counts
+    # 2: the active flag, its ordered indexes, and inbox_counts; 3: awaiting and the
+    # customer's time by domain.awaiting (event order; published_at held to a window)
+    version = 3
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -85,38 +90,36 @@ class Inbox(Projection):
         ctx.rows["inbox"].put(key, self._derive(row))
 
     def _derive(self, row: dict[str, Any]) -> dict[str, Any]:
-        """What the case awaits and since when, due times and sort keys.
-
-        As the aggregate's ``awaiting``: nothing once resolved; else an acknowledgement if
-        no reply was ever queued, a reply if a customer message came after the last one.
-        Resolving keeps the unanswered wait, so a reopened case awaits what it awaited.
-        """
-        if row["status"] == v.RESOLVED or row["unanswered_since"] is None:
-            row["awaiting"], row["waiting_since"] = "nothing", None
-        else:
-            row["awaiting"] = "reply" if row["replied"] else "acknowledgement"
-            row["waiting_since"] = row["unanswered_since"]
-        since = parse_timestamp(row["waiting_since"])
-        due = first_due = None
-        if since is not None and row["status"] == v.OPEN:
-            if row["awaiting"] == "acknowledgement":
-                first_due = since + self.policy.target(
-                    "first", row["origin_channel"], row["priority"]
-                )
-                due = first_due
-            elif row["awaiting"] == "reply":
-                due = since + self.policy.target("next", row["current_channel"], row["priority"])
+        """What the case awaits and since when, due times and sort keys, by the same
+        rules as the aggregate (:class:`domain.awaiting.Wait`, ``SlaPolicy.due``)."""
+        wait = self._wait(row)
+        row["awaiting"] = wait.awaiting(row["status"])
+        since = wait.waiting_since(row["status"])
+        due = self.policy.due(
+            status=row["status"], awaiting=row["awaiting"], waiting_since=since,
+            origin_channel=row["origin_channel"], current_channel=row["current_channel"],
+            priority=row["priority"],
+        )  # fmt: skip
         row["active"] = int(row["status"] in ACTIVE)
-        row["due"] = timestamp(due)
-        row["first_response_due"] = timestamp(first_due)
+        row["waiting_since"] = timestamp(since)
+        row["due"] = timestamp(due.response)
+        row["first_response_due"] = timestamp(due.first_response)
         row["sort_due"] = row["due"] or NEVER
         row["sort_waiting"] = row["waiting_since"] or NEVER
         return row
 
     @staticmethod
-    def _customer_time(event: Any) -> str | None:
-        """When the customer spoke: as the channel says, but never later than we saw it."""
-        return timestamp(min(event.published_at, event.timestamp))
+    def _wait(row: dict[str, Any]) -> Wait:
+        return Wait(bool(row.get("replied")), parse_timestamp(row.get("unanswered_since")))
+
+    @staticmethod
+    def _waiting(wait: Wait) -> dict[str, Any]:
+        return {"replied": int(wait.replied), "unanswered_since": timestamp(wait.unanswered_since)}
+
+    @staticmethod
+    def _customer_time(event: Any) -> datetime:
+        """When the customer spoke (``domain.awaiting.customer_time``)."""
+        return customer_time(event.published_at, event.timestamp)
 
     def finish_batch(self, ctx: Context) -> None:
         """Move the per-status counts by the status changes of the batch's rows."""
@@ -136,7 +139,7 @@ class Inbox(Projection):
 
     # ------------------------------------------------------------------ handlers
     def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
-        at = self._customer_time(event)
+        at = timestamp(self._customer_time(event))
         row = {
             "conversation_id": str(event.originator_id),
             "customer_id": str(event.customer_id),
@@ -166,16 +169,16 @@ class Inbox(Projection):
         at = self._customer_time(event)
         changes: dict[str, Any] = {
             "last_message_preview": preview(event.body),
-            "last_message_at": at,
+            "last_message_at": timestamp(at),
+            **self._waiting(self._wait(row).message(at)),
         }
-        if row.get("unanswered_since") is None:
-            changes["unanswered_since"] = at
         if row.get("status") == v.SNOOZED:
             changes |= {"status": v.OPEN, "snoozed_until": None}
         self._update(ctx, position, event, **changes)
 
     def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
-        self._update(ctx, position, event, replied=1, unanswered_since=None)
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
+        self._update(ctx, position, event, **self._waiting(self._wait(row).reply()))
 
     def on_Conversation_ReplyDelivered(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
@@ -271,9 +274,14 @@ def decode_cursor(cursor: str) -> list[str]:
     if not (
         isinstance(key, list)
         and len(key) == 3
-        and all(isinstance(k, str) and "\x00" not in k for k in key)
+        and all(isinstance(k, str) and "\x00" not in k and k.isprintable() for k in key)
     ):
         raise ValueError("not a cursor from this inbox")
+    try:
+        for k in key:
+            k.encode()
+    except UnicodeEncodeError:
+        raise ValueError("not a cursor from this inbox") from None
     return key
 
 
@@ -286,17 +294,21 @@ def query_inbox(
 ) -> dict[str, Any]:
     """A page of the inbox, most overdue first then longest waiting, with counts per status.
 
-    ``filters``: status (default: open and snoozed), assignee, team, channel (the current
+    ``filters``: status (a list; default: open and snoozed), assignee, team, channel (the current
     one), priority, tag, awaiting, assigned (true/false).
     """
     where, params = _where(filters)
     status_where, status_params = list(where), list(params)
-    status = filters.get("status")
-    if status:
+    wanted = filters.get("status") or ACTIVE
+    statuses = {wanted} if isinstance(wanted, str) else set(wanted)
+    if statuses == set(ACTIVE):
+        status_where.append("i.active = 1")  # the default view: one range of an index
+    elif len(statuses) == 1:
         status_where.append("i.status = ?")
-        status_params.append(status)
+        status_params += list(statuses)
     else:
-        status_where.append("i.active = 1")
+        status_where.append(f"i.status IN ({', '.join('?' * len(statuses))})")
+        status_params += sorted(statuses)
     page_where, page_params = list(status_where), list(status_params)
     if cursor:
         page_where.append("(i.sort_due, i.sort_waiting, i.conversation_id) > (?, ?, ?)")
@@ -321,7 +333,7 @@ def query_inbox(
     return {
         "items": [_present(r) for r in rows],
         "next_cursor": encode_cursor(rows[-1]) if more else None,
-        "counts": {c["status"]: int(c["n"]) for c in counts},
+        "counts": {**dict.fromkeys(STATUSES, 0), **{c["status"]: int(c["n"]) for c in counts}},
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.awaiting import customer_time
 from domain.sla import DEFAULT_POLICY, SlaPolicy
 from projections.base import Context, Projection
 from projections.db import ReadStore, iso, parse_timestamp, timestamp
@@ -32,6 +33,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 class SlaClock(Projection):
     name = "sla"
+    version = 2  # 2: the customer's time by domain.awaiting (published_at held to a window)
     tables = {
         "sla_clock": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, origin_channel TEXT NOT NULL,"
@@ -61,7 +63,7 @@ class SlaClock(Projection):
         return row
 
     def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
-        at = timestamp(min(event.published_at, event.timestamp))
+        at = timestamp(customer_time(event.published_at, event.timestamp))
         row = dict.fromkeys(CLOCK_COLUMNS)
         row.update(
             conversation_id=str(event.originator_id),
@@ -79,7 +81,7 @@ class SlaClock(Projection):
 
     def on_Conversation_MessageReceived(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["sla_clock"].get(str(event.originator_id)) or {}
-        at = timestamp(min(event.published_at, event.timestamp))
+        at = timestamp(customer_time(event.published_at, event.timestamp))
         waiting = row.get("waiting_since") or at  # an unanswered wait keeps its start
         self._change(ctx, position, event, last_customer_message_at=at, waiting_since=waiting)
 
@@ -170,7 +172,7 @@ def report(
         " WHERE responded_at >= ? AND responded_at < ?",
         [timestamp(start), timestamp(end)],
     )
-    out: dict[str, Any] = {"period": {"start": start.isoformat(), "end": end.isoformat()}}
+    out: dict[str, Any] = {"period": {"start": start, "end": end}}
     for kind in ("first", "next"):
         chosen = [r for r in rows if r["kind"] == kind]
         seconds = sorted(float(r["seconds"]) for r in chosen)

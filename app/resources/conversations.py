@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from app.auth import current_principal, requires
-from app.errors import ProblemSchema
-from app.parsing import Blueprint
+from app.apidoc import Blueprint
+from app.auth import current_principal, may_read_notes, requires
 from app.schemas import conversations as s
 from app.schemas.common import EventPageSchema, PageArgsSchema, to_identity
 from app.schemas.events import describe_event
 from app.state import application
 from app.writes import execute, expected_version
-from domain.access import HANDLE, OPEN, READ
-from domain.application import IdempotencyClaim, Outcome
+from domain.access import HANDLE, MANAGE_IDENTITIES, OPEN, READ, may
+from domain.idempotency import Claim
+from domain.outcome import Outcome
 
 blp = Blueprint(
     "conversations",
@@ -23,16 +23,15 @@ blp = Blueprint(
     description="Customer cases across every channel.",
 )
 
-PROBLEMS = {404: "not found", 409: "conflict", 412: "precondition failed", 422: "invalid"}
 
-
-def _document_problems(view: Any) -> Any:
-    for code, description in PROBLEMS.items():
-        view = blp.alt_response(code, schema=ProblemSchema, description=description)(view)
-    return view
-
-
-def _run(use_case: str, conversation_id: UUID, *, status: int = 200, **arguments: Any) -> Any:
+def _run(
+    use_case: str,
+    conversation_id: UUID,
+    *,
+    status: int = 200,
+    fields: dict[str, str] | None = None,
+    **arguments: Any,
+) -> Any:
     """Run an application use case on a conversation under If-Match and Idempotency-Key."""
     run = getattr(application(), use_case)
     return execute(
@@ -44,36 +43,54 @@ def _run(use_case: str, conversation_id: UUID, *, status: int = 200, **arguments
             **arguments,
         ),
         status=status,
+        fields=fields,
     )
 
 
 @blp.route("", methods=["POST"])
 @requires(OPEN)
 @blp.arguments(s.OpenConversationSchema)
-@blp.response(201, s.OpenedSchema, description="opened (200 if this contact was seen before)")
-@_document_problems
+@blp.write(
+    "openConversation",
+    201,
+    s.OpenedSchema,
+    description="opened",
+    if_match=False,
+    location=True,
+    also={
+        200: (
+            s.OpenedSchema,
+            "this contact (its external_id) was recorded before: nothing "
+            "was written, `created` is false",
+        )
+    },
+)
 def open_conversation(data: dict[str, Any]) -> Any:
     """Open a conversation from a customer's first contact (API, web chat, phone, ...)"""
     identity = to_identity(data.pop("identity", None))
+    principal = current_principal()
 
-    def command(claim: IdempotencyClaim | None) -> Outcome:
+    def command(claim: Claim | None) -> Outcome:
         return application().open_conversation(
-            identity=identity, actor=current_principal().actor, claim=claim, **data
+            identity=identity,
+            actor=principal.actor,
+            may_add_identity=may(principal.role, MANAGE_IDENTITIES),
+            claim=claim,
+            **data,
         )
 
     return execute(
         command,
         status=201,
         status_of=lambda o: 201 if o.extra["created"] else 200,
-        location=lambda o: f"/v1/conversations/{o.id}",
+        location=lambda id_: f"/v1/conversations/{id_}",
     )
 
 
 @blp.route("/<uuid:conversation_id>", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.ConversationQueryArgsSchema, location="query")
-@blp.response(200, s.ConversationSchema, headers={"ETag": {"description": "the version"}})
-@_document_problems
+@blp.read("getConversation", s.ConversationSchema, headers=("ETag",))
 def get_conversation(args: dict[str, Any], conversation_id: UUID) -> Any:
     """A conversation's current state, or its state at `as_of`"""
     conversation = application().get_conversation(conversation_id, as_of=args.get("as_of"))
@@ -83,12 +100,11 @@ def get_conversation(args: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/events", methods=["GET"])
 @requires(READ)
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, EventPageSchema)
-@_document_problems
+@blp.read("listConversationEvents", EventPageSchema)
 def conversation_events(args: dict[str, Any], conversation_id: UUID) -> Any:
     """The conversation's event history, oldest first; `after` is a version cursor"""
     events = application().conversation_events(conversation_id, args["after"], args["limit"])
-    items = [describe_event(e) for e in events]
+    items = [describe_event(e, private=may_read_notes()) for e in events]
     more = len(items) == args["limit"]
     return {"items": items, "next_cursor": items[-1]["version"] if more else None}
 
@@ -96,8 +112,13 @@ def conversation_events(args: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/messages", methods=["POST"])
 @requires(OPEN)
 @blp.arguments(s.ReceiveMessageSchema)
-@blp.response(201, s.MessageRecordedSchema, description="recorded (200 if seen before)")
-@_document_problems
+@blp.write(
+    "recordMessage",
+    201,
+    s.MessageRecordedSchema,
+    description="recorded",
+    also={200: (s.MessageRecordedSchema, "seen before (same external_id): nothing written")},
+)
 def receive_message(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Record an inbound customer message (a resolved conversation reopens)"""
     return execute(
@@ -116,8 +137,7 @@ def receive_message(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/replies", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.QueueReplySchema)
-@blp.response(202, s.ReplyQueuedSchema, description="queued; delivery is recorded later")
-@_document_problems
+@blp.write("queueReply", 202, s.ReplyQueuedSchema, description="queued; delivery is recorded later")
 def queue_reply(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Queue an agent reply (acknowledgement, answer or follow_up) for delivery"""
     return _run("queue_reply", conversation_id, status=202, **data)
@@ -126,8 +146,7 @@ def queue_reply(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/channel-switches", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.SwitchChannelSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("switchChannel", 200, s.OutcomeSchema)
 def switch_channel(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Move the case to another channel (DM, e-mail, phone), adding an identity if needed"""
     identity = to_identity(data.pop("identity"))
@@ -146,8 +165,7 @@ def switch_channel(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/assignment", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.AssignmentSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("assignConversation", 200, s.OutcomeSchema)
 def assign(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Assign or unassign an agent and/or a team (`null` unassigns, absent leaves it)"""
     return _run("assign", conversation_id, **data)
@@ -156,8 +174,7 @@ def assign(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/notes", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.AddNoteSchema)
-@blp.response(201, s.NoteAddedSchema)
-@_document_problems
+@blp.write("addNote", 201, s.NoteAddedSchema)
 def add_note(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Add a private note, visible to agents only"""
     return _run("add_note", conversation_id, status=201, **data)
@@ -166,18 +183,16 @@ def add_note(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/tags", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.TagsSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("changeTags", 200, s.OutcomeSchema)
 def change_tags(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Add and remove tags"""
-    return _run("change_tags", conversation_id, **data)
+    return _run("change_tags", conversation_id, fields={"tags": "add"}, **data)
 
 
 @blp.route("/<uuid:conversation_id>/priority", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.PrioritySchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("setPriority", 200, s.OutcomeSchema)
 def change_priority(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Set the priority"""
     return _run("change_priority", conversation_id, **data)
@@ -186,8 +201,7 @@ def change_priority(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/snooze", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.SnoozeSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("snoozeConversation", 200, s.OutcomeSchema)
 def snooze(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Snooze until a moment (a customer message wakes it); `until: null` wakes it now"""
     return _run("snooze", conversation_id, **data)
@@ -196,8 +210,7 @@ def snooze(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/resolve", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.ResolveSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("resolveConversation", 200, s.OutcomeSchema)
 def resolve(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Resolve the conversation with a resolution code"""
     return _run("resolve", conversation_id, **data)
@@ -206,8 +219,7 @@ def resolve(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/<uuid:conversation_id>/reopen", methods=["POST"])
 @requires(HANDLE)
 @blp.arguments(s.ReopenSchema)
-@blp.response(200, s.OutcomeSchema)
-@_document_problems
+@blp.write("reopenConversation", 200, s.OutcomeSchema)
 def reopen(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Reopen a resolved conversation"""
     return _run("reopen", conversation_id, **data)

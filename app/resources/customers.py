@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from app.apidoc import Blueprint
 from app.auth import current_principal, requires
-from app.parsing import Blueprint
 from app.readside import catch_up, headers_for, read_store
 from app.schemas import customers as s
 from app.schemas.common import OutcomeSchema, to_identity
 from app.schemas.readmodels import HistoryPageSchema, HistoryQueryArgsSchema
 from app.state import application
-from app.writes import execute
-from domain.access import MERGE, OPEN, READ
+from app.writes import execute, expected_version
+from domain.access import MANAGE_IDENTITIES, MERGE, OPEN, READ
 from domain.customer import Customer
 from domain.exceptions import CustomerNotFoundError
 from projections.history import customer_timeline
@@ -42,7 +42,7 @@ def _view(customer: Customer) -> tuple[dict[str, Any], int, dict[str, str]]:
 @blp.route("", methods=["POST"])
 @requires(OPEN)
 @blp.arguments(s.RegisterCustomerSchema)
-@blp.response(201, OutcomeSchema)
+@blp.write("registerCustomer", 201, OutcomeSchema, if_match=False, location=True)
 def register_customer(data: dict[str, Any]) -> Any:
     """Register a customer with one or more identities (each may belong to one customer)"""
     identities = [to_identity(i) for i in data["identities"]]
@@ -51,14 +51,14 @@ def register_customer(data: dict[str, Any]) -> Any:
             name=data["name"], identities=identities, actor=current_principal().actor, claim=claim
         ),
         status=201,
-        location=lambda o: f"/v1/customers/{o.id}",
+        location=lambda id_: f"/v1/customers/{id_}",
     )
 
 
 @blp.route("/lookup", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.LookupArgsSchema, location="query")
-@blp.response(200, s.CustomerSchema)
+@blp.read("lookupCustomer", s.CustomerSchema, headers=("ETag",))
 def lookup_customer(args: dict[str, Any]) -> Any:
     """Find the customer who owns an identity (following merges)"""
     identity = to_identity({"kind": args["kind"], "value": args["value"]})
@@ -70,22 +70,26 @@ def lookup_customer(args: dict[str, Any]) -> Any:
 
 @blp.route("/<uuid:customer_id>", methods=["GET"])
 @requires(READ)
-@blp.response(200, s.CustomerSchema)
+@blp.read("getCustomer", s.CustomerSchema, headers=("ETag",), problems=(401, 403, 404, 503))
 def get_customer(customer_id: UUID) -> Any:
     """A customer, with identities of any customers merged into it"""
     return _view(application().get_customer(customer_id))
 
 
 @blp.route("/<uuid:customer_id>/identities", methods=["POST"])
-@requires(OPEN)
+@requires(MANAGE_IDENTITIES)
 @blp.arguments(s.AddIdentitySchema)
-@blp.response(200, OutcomeSchema)
+@blp.write("addCustomerIdentity", 200, OutcomeSchema)
 def add_identity(data: dict[str, Any], customer_id: UUID) -> Any:
     """Add a way to reach the customer (refused if another customer has it)"""
     identity = to_identity(data)
     return execute(
         lambda claim: application().add_identity(
-            customer_id, identity=identity, actor=current_principal().actor, claim=claim
+            customer_id,
+            identity=identity,
+            actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
         )
     )
 
@@ -93,24 +97,32 @@ def add_identity(data: dict[str, Any], customer_id: UUID) -> Any:
 @blp.route("/<uuid:customer_id>/merge", methods=["POST"])
 @requires(MERGE)
 @blp.arguments(s.MergeCustomerSchema)
-@blp.response(200, OutcomeSchema)
+@blp.write("mergeCustomer", 200, OutcomeSchema)
 def merge_customer(data: dict[str, Any], customer_id: UUID) -> Any:
     """Merge this customer into another record of the same person"""
     return execute(
         lambda claim: application().merge_customers(
-            customer_id, data["into"], actor=current_principal().actor, claim=claim
-        )
+            customer_id,
+            data["into"],
+            actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
+        ),
+        fields={"target_id": "into"},
     )
 
 
 @blp.route("/<uuid:customer_id>/unmerge", methods=["POST"])
 @requires(MERGE)
-@blp.response(200, OutcomeSchema)
+@blp.write("unmergeCustomer", 200, OutcomeSchema)
 def unmerge_customer(customer_id: UUID) -> Any:
     """Undo a merge: the customer stands on its own again, with what it had"""
     return execute(
         lambda claim: application().unmerge_customer(
-            customer_id, actor=current_principal().actor, claim=claim
+            customer_id,
+            actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
         )
     )
 
@@ -118,7 +130,11 @@ def unmerge_customer(customer_id: UUID) -> Any:
 @blp.route("/<uuid:customer_id>/history", methods=["GET"])
 @requires(READ)
 @blp.arguments(HistoryQueryArgsSchema, location="query")
-@blp.response(200, HistoryPageSchema)
+@blp.read(
+    "getCustomerHistory",
+    HistoryPageSchema,
+    headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
+)
 def customer_history(args: dict[str, Any], customer_id: UUID) -> Any:
     """The customer's timeline over every channel and conversation, merges included"""
     application().get_customer(customer_id)  # 404 for an unknown customer

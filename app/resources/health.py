@@ -5,21 +5,60 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app
+from flask import current_app
+from marshmallow import Schema, fields
 
+from app.apidoc import Blueprint
 from app.readside import projections_status
 from app.state import application
 
-blp = Blueprint("health", __name__)
+blp = Blueprint("health", __name__, description="Liveness and readiness, without a token.")
 
 
-@blp.get("/healthz")
+class HealthSchema(Schema):
+    status = fields.String(metadata={"description": "always `ok` while the process serves"})
+
+
+class CheckSchema(Schema):
+    ok = fields.Boolean(required=True)
+    error = fields.String(metadata={"description": "why not, when not ok"})
+    head_position = fields.Integer(metadata={"description": "event store: the log's head"})
+    lag = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "projections: positions behind the head, by name"},
+    )
+    failed = fields.List(fields.String(), metadata={"description": "projections not running"})
+    behind = fields.List(
+        fields.String(), metadata={"description": "projections lagging past PARLEY_READY_MAX_LAG"}
+    )
+
+
+class ChecksSchema(Schema):
+    event_store = fields.Nested(CheckSchema)
+    redis = fields.Nested(CheckSchema)
+    projections = fields.Nested(CheckSchema)
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"description": "`ready` or `not ready`"})
+    checks = fields.Nested(ChecksSchema)
+
+
+@blp.route("/healthz", methods=["GET"])
+@blp.operation("checkHealth", security=[])
+@blp.response(200, HealthSchema)
 def healthz() -> Any:
+    """Liveness: the process is up"""
     return {"status": "ok"}
 
 
-@blp.get("/readyz")
+@blp.route("/readyz", methods=["GET"])
+@blp.operation("checkReadiness", security=[])
+@blp.response(200, ReadinessSchema)
+@blp.alt_response(503, schema=ReadinessSchema, description="not ready: a check failed")
 def readyz() -> Any:
+    """Readiness: the event store, Redis and the read models answer, none has failed"""
     checks: dict[str, Any] = {}
     try:
         checks["event_store"] = {"ok": True, "head_position": application().head_position()}

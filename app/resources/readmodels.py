@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from app.apidoc import Blueprint
 from app.auth import requires
-from app.parsing import Blueprint
+from app.errors import RequestFieldError
 from app.readside import catch_up, headers_for, projections_status, read_store
 from app.schemas import readmodels as s
 from app.state import application
 from domain.access import OPERATE, READ
-from domain.exceptions import ConversationNotFoundError, InvalidValueError
+from domain.exceptions import ConversationNotFoundError
 from projections.inbox import query_inbox
 from projections.sla import conversation_clock, report
 
@@ -21,7 +22,12 @@ blp = Blueprint("read models", __name__, url_prefix="/v1", description="Inbox, S
 @blp.route("/inbox", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.InboxQueryArgsSchema, location="query")
-@blp.response(200, s.InboxPageSchema)
+@blp.read(
+    "listInbox",
+    s.InboxPageSchema,
+    headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
+    problems=(401, 403, 422, 503),
+)
 def inbox(args: dict[str, Any]) -> Any:
     """The inbox: most overdue first, then longest waiting; counts per status
 
@@ -33,14 +39,20 @@ def inbox(args: dict[str, Any]) -> Any:
     try:
         page = query_inbox(read_store(), args, limit=limit, cursor=cursor)
     except ValueError as error:
-        raise InvalidValueError(str(error), field="cursor", location="query") from error
+        raise RequestFieldError(
+            "cursor", "query", "not a cursor of this inbox: pass a page's next_cursor as it is"
+        ) from error
     return {**page, "projection": meta}, 200, headers_for(meta)
 
 
 @blp.route("/conversations/<uuid:conversation_id>/sla", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.MinPositionArgs, location="query")
-@blp.response(200, s.SlaClockSchema)
+@blp.read(
+    "getConversationSla",
+    s.SlaClockSchema,
+    headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
+)
 def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
     """A conversation's SLA clock: first response, each later response, resolution"""
     meta = catch_up("sla", args.get("min_position"))
@@ -57,7 +69,12 @@ def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.route("/sla/report", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.SlaReportArgsSchema, location="query")
-@blp.response(200)
+@blp.read(
+    "getSlaReport",
+    s.SlaReportSchema,
+    headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
+    problems=(401, 403, 422, 503),
+)
 def sla_report(args: dict[str, Any]) -> Any:
     """SLA figures for responses given in [start, end): counts, met, breached, median, p90"""
     meta = catch_up("sla", args.get("min_position"))
@@ -67,7 +84,7 @@ def sla_report(args: dict[str, Any]) -> Any:
 
 @blp.route("/ops/projections", methods=["GET"])
 @requires(OPERATE)
-@blp.response(200, s.ProjectionStatusSchema(many=True))
+@blp.read("listProjections", s.ProjectionStatusPageSchema, problems=(401, 403, 503))
 def ops_projections() -> Any:
     """Each projection's position, the log head, the lag and the last error"""
-    return projections_status()
+    return {"items": projections_status(), "next_cursor": None}

@@ -1,9 +1,10 @@
 """``/v1/stream``: Server-Sent Events, so agent consoles update without polling.
 
-Two kinds of message: ``event`` (a conversation or customer event from the log; its SSE
-``id`` is the global position) and ``inbox`` (an inbox row after the projection applied a
-change). Resume with ``Last-Event-ID`` (or ``after``): delivery is at least once, so a
-console applies messages idempotently (by position, and by conversation id for rows).
+Two kinds of message: ``event`` (a conversation or customer event from the log) and
+``inbox`` (an inbox row after the projection applied a change). Every message's SSE
+``id`` is the stream's cursor in both feeds (``<events>-<inbox>``), so a console that
+reconnects with ``Last-Event-ID`` misses nothing of either; delivery is at least once,
+so a console applies messages idempotently (events by position, rows by conversation).
 """
 
 from __future__ import annotations
@@ -12,33 +13,66 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 from flask import Response, current_app, request, stream_with_context
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
-from app.auth import requires
-from app.errors import problem
-from app.parsing import Blueprint
+from app.apidoc import Blueprint
+from app.auth import current_principal, requires
+from app.errors import RequestFieldError, problem
 from app.readside import read_store
 from app.schemas.common import MAX_POSITION, StrictSchema
 from app.schemas.events import describe_event
 from app.state import application
-from domain.access import READ
-from domain.exceptions import InvalidValueError
+from app.streaming import Cursor, Streams, client_gone, client_socket, prepare
+from domain.access import READ_NOTES, WATCH, may
+from domain.application import Conversations
 from domain.values import plain
+from projections.db import ReadStore
 from projections.inbox import Inbox, inbox_changes
-from projections.status import outdated
+from projections.status import outdated, position_of
 
 blp = Blueprint("stream", __name__, url_prefix="/v1", description="Live updates (SSE).")
 
 STREAMED = ("Conversation", "Customer")
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+TOKEN_CHECK_SECONDS = 30.0  # a revoked token's streams end within this
+INBOX = Inbox()
+CURSOR_PATTERN = r"^[0-9]{1,19}(-[0-9]{1,19})?$"
+
+STREAM_DOC = """`text/event-stream`. Two kinds of message:
+
+```
+id: 1042-1040
+event: event
+data: {"position": 1042, "aggregate": "Conversation", "type": "ReplyQueued", ...}
+
+id: 1042-1042
+event: inbox
+data: {"conversation_id": "...", "awaiting": "nothing", "due": null, "position": 1042, ...}
+```
+
+`event` messages carry a conversation or customer event as `GET /v1/events` shows it
+(the `Event` schema); `inbox` messages an inbox row as `GET /v1/inbox` lists it (the
+`InboxItem` schema). Each message's `id` is `<events cursor>-<inbox cursor>`: send the
+last one back as `Last-Event-ID` (browsers do) and the stream resumes both exactly.
+Without `after` or `Last-Event-ID` the stream starts now: events after the log's head,
+inbox rows changed after the inbox's position. Comment lines (`: keep-alive`) keep an
+idle connection open every 15 s. The server ends the stream after `timeout` seconds,
+when the token is revoked (within 30 s), or when it stops; reconnect to go on."""
 
 
 class StreamArgsSchema(StrictSchema):
-    after = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_POSITION))
-    conversation_id = fields.UUID(load_default=None)
+    after = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=MAX_POSITION),
+        metadata={"description": "start after this position, in both feeds (default: now)"},
+    )
+    conversation_id = fields.UUID(
+        load_default=None, metadata={"description": "only this conversation's events and row"}
+    )
     timeout = fields.Float(
         load_default=300.0,
         validate=validate.Range(min=0.1, max=3600),
@@ -46,29 +80,61 @@ class StreamArgsSchema(StrictSchema):
     )
 
 
-def _message(kind: str, data: dict[str, Any], position: int | None = None) -> str:
-    head = f"id: {position}\n" if position is not None else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(plain(data))}\n\n"
+class StreamHeadersSchema(Schema):
+    last_event_id = fields.String(
+        data_key="Last-Event-ID",
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "resume after the last message received (its `id`: "
+            "`<events>-<inbox>`, or one position for both)",
+            "pattern": CURSOR_PATTERN,
+        },
+    )
+
+
+def _message(kind: str, data: dict[str, Any], cursor: Cursor) -> str:
+    return f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(plain(data))}\n\n"
+
+
+def _start(args: dict[str, Any], last_id: str | None, store: ReadStore) -> Cursor:
+    if last_id is not None:
+        cursor = Cursor.parse(last_id, MAX_POSITION)
+        if cursor is None:
+            raise RequestFieldError(
+                "Last-Event-ID", "header", "an id this stream sent: <events>-<inbox> positions"
+            )
+        return cursor
+    if args["after"] is not None:
+        return Cursor(args["after"], args["after"])
+    return Cursor(application().head_position(), position_of(store, INBOX.name))
 
 
 @blp.route("/stream", methods=["GET"])
-@requires(READ)
+@requires(WATCH)
 @blp.arguments(StreamArgsSchema, location="query")
-@blp.response(200, description="text/event-stream")
-def stream(args: dict[str, Any]) -> Any:
-    """New events and inbox changes from a position, as Server-Sent Events"""
-    after = args["after"] or 0
-    last_id = request.headers.get("Last-Event-ID")
-    if last_id is not None:
-        if not (last_id.isascii() and last_id.isdigit()) or int(last_id) > MAX_POSITION:
-            raise InvalidValueError(
-                "Last-Event-ID must be a position", field="Last-Event-ID", location="header"
-            )
-        after = int(last_id)
+@blp.arguments(StreamHeadersSchema, location="headers")
+@blp.operation(
+    "streamUpdates",
+    responses={
+        200: {
+            "description": STREAM_DOC,
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "example": 'id: 7-7\nevent: event\ndata: {"position": 7}\n\n',
+                }
+            },
+        }
+    },
+)
+@blp.problems(401, 403, 422, 503)
+def stream(args: dict[str, Any], headers: dict[str, Any]) -> Any:
+    """New events and inbox changes, as Server-Sent Events"""
+    store = read_store()
+    cursor = _start(args, headers.get("last_event_id"), store)
     only = str(args["conversation_id"]) if args["conversation_id"] else None
-    app, store = application(), read_store()
-    slots = current_app.extensions["parley.streams"]
-    if not slots.acquire(blocking=False):
+    streams: Streams = current_app.extensions["parley.streams"]
+    if not streams.acquire():
         # Each stream holds a server thread: past the cap, the rest of the API comes first.
         return problem(
             503,
@@ -76,48 +142,81 @@ def stream(args: dict[str, Any]) -> Any:
             "too many open streams here; retry shortly",
             headers={"Retry-After": "5"},
         )
-
+    sock = client_socket(request.environ)
+    prepare(sock, streams.send_timeout)
+    principal = current_principal()
+    feed = _Feed(
+        application(), store, cursor, only, principal.token_id, may(principal.role, READ_NOTES)
+    )
     response = Response(
-        stream_with_context(_messages(app, store, after, only, args["timeout"])),
+        stream_with_context(feed.messages(args["timeout"], streams, sock)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-    response.call_on_close(slots.release)  # also when the client leaves before the first byte
+    response.call_on_close(streams.release)  # also when the client leaves before the first byte
     return response
 
 
-INBOX = Inbox()
+class _Feed:
+    """The events and inbox rows one stream sends, from its cursor on."""
 
+    def __init__(
+        self,
+        app: Conversations,
+        store: ReadStore,
+        cursor: Cursor,
+        only: str | None,
+        token_id: UUID | None,
+        private: bool,
+    ) -> None:
+        self.app, self.store, self.cursor, self.only = app, store, cursor, only
+        self.token_id, self.private = token_id, private
 
-def _messages(app: Any, store: Any, after: int, only: str | None, timeout: float) -> Iterator[str]:
-    """Events and inbox changes after ``after``, until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    events_after = inbox_after = after
-    last_sent = time.monotonic()
-    yield "retry: 2000\n\n"
-    while time.monotonic() < deadline:
-        sent = False
-        for position, event in app.global_events(events_after, 200):
-            events_after = position
-            described = describe_event(event, position)
+    def messages(self, timeout: float, streams: Streams, sock: Any) -> Iterator[str]:
+        """Messages until ``timeout`` passes, the client leaves, the token is revoked or
+        the server stops."""
+        deadline = time.monotonic() + timeout
+        last_sent = next_token_check = time.monotonic()
+        yield "retry: 2000\n\n"
+        while time.monotonic() < deadline and not streams.stopping.is_set():
+            if client_gone(sock):
+                return
+            if time.monotonic() >= next_token_check:
+                next_token_check = time.monotonic() + TOKEN_CHECK_SECONDS
+                if self.token_id is not None and not self.app.token_is_live(self.token_id):
+                    return
+            sent = False
+            for message in (*self._events(), *self._rows()):
+                sent = True
+                yield message
+            if sent:
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            else:
+                streams.stopping.wait(POLL_SECONDS)
+
+    def _events(self) -> list[str]:
+        out = []
+        for position, event in self.app.global_events(self.cursor.events, 200):
+            self.cursor = Cursor(position, self.cursor.inbox)
+            described = describe_event(event, position, private=self.private)
             if described["aggregate"] not in STREAMED:
                 continue
-            if only and str(described["aggregate_id"]) != only:
+            if self.only and str(described["aggregate_id"]) != self.only:
                 continue
-            sent = True
-            yield _message("event", described, position)
+            out.append(_message("event", described, self.cursor))
+        return out
+
+    def _rows(self) -> list[str]:
         # An inbox another version built is skipped until its rebuild; then it resumes.
-        current = not outdated(store, [INBOX])
-        for row in inbox_changes(store, inbox_after) if current else ():
-            inbox_after = row["position"]
-            if only and row["conversation_id"] != only:
+        if outdated(self.store, [INBOX]):
+            return []
+        out = []
+        for row in inbox_changes(self.store, self.cursor.inbox):
+            self.cursor = Cursor(self.cursor.events, row["position"])
+            if self.only and row["conversation_id"] != self.only:
                 continue
-            sent = True
-            yield _message("inbox", row)
-        if sent:
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
-        else:
-            time.sleep(POLL_SECONDS)
+            out.append(_message("inbox", row, self.cursor))
+        return out

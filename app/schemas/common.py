@@ -95,7 +95,11 @@ class EventSchema(Schema):
     version = fields.Integer()
     timestamp = fields.DateTime()
     actor = fields.String(allow_none=True)
-    data = fields.Dict()
+    data = fields.Dict(metadata={"description": "the event's own fields"})
+    redacted = fields.List(
+        fields.String(),
+        metadata={"description": "fields withheld from this token's role (null in data)"},
+    )
 
 
 class EventPageSchema(Schema):

@@ -160,10 +160,24 @@ class ReplySchema(Schema):
     last_error = fields.String(allow_none=True)
 
 
+def _note_body(note: dict) -> str | None:
+    from app.auth import may_read_notes
+
+    return note["body"] if may_read_notes() else None
+
+
 class NoteSchema(Schema):
     id = fields.UUID()
     author = fields.String()
-    body = fields.String()
+    body = fields.Function(
+        _note_body,
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "description": "null unless the token's role may read private notes "
+            "(agent, supervisor)",
+        },
+    )
     added_at = fields.DateTime()
 
 

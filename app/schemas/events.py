@@ -10,7 +10,14 @@ ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "origin
 REDACTED = {"token_hash"}  # not reversible, but no reader of the log needs it
 
 
-def describe_event(event: Any, position: int | None = None) -> dict[str, Any]:
+PRIVATE = {"NoteAdded": ("body",)}  # event type -> fields only note readers see
+
+
+def describe_event(
+    event: Any, position: int | None = None, *, private: bool = True
+) -> dict[str, Any]:
+    """An event as readers of the log see it. ``private=False`` (a role that may not read
+    notes) withholds the bodies of private notes: ``null``, and named in ``redacted``."""
     topic = getattr(type(event), "TOPIC", f"{type(event).__module__}:{type(event).__qualname__}")
     _, aggregate, name = (["", *topic.split(".")])[-3:]
     data = {k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE | REDACTED}
@@ -26,4 +33,7 @@ def describe_event(event: Any, position: int | None = None) -> dict[str, Any]:
     }
     if position is not None:
         described["position"] = position
+    if not private and (withheld := PRIVATE.get(name)):
+        data.update(dict.fromkeys(withheld))
+        described["redacted"] = list(withheld)
     return described

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
 
 from app.schemas.common import MAX_POSITION, StrictSchema, UTCDateTime
 from domain import values as v
@@ -23,7 +24,11 @@ class ProjectionMetaSchema(Schema):
 
 
 class InboxQueryArgsSchema(MinPositionArgs):
-    status = fields.String(validate=validate.OneOf((v.OPEN, v.SNOOZED, v.RESOLVED)))
+    status = DelimitedList(
+        fields.String(validate=validate.OneOf((v.OPEN, v.SNOOZED, v.RESOLVED))),
+        validate=validate.Length(min=1, max=3),
+        metadata={"description": "one status or several, comma-separated; default open,snoozed"},
+    )
     assignee = fields.String(validate=validate.Length(min=1, max=100))
     assigned = fields.Boolean()
     team = fields.String(validate=validate.Length(min=1, max=100))
@@ -131,6 +136,27 @@ class SlaReportArgsSchema(MinPositionArgs):
             raise ValidationError("start must be before end", field_name="start")
 
 
+class PeriodSchema(Schema):
+    start = fields.DateTime()
+    end = fields.DateTime()
+
+
+class ResponseFiguresSchema(Schema):
+    count = fields.Integer(metadata={"description": "responses given in the period"})
+    met = fields.Integer(metadata={"description": "within the policy's target"})
+    breached = fields.Integer()
+    met_ratio = fields.Float(allow_none=True, metadata={"description": "null without responses"})
+    median_seconds = fields.Float(allow_none=True)
+    p90_seconds = fields.Float(allow_none=True)
+
+
+class SlaReportSchema(Schema):
+    period = fields.Nested(PeriodSchema)
+    first_response = fields.Nested(ResponseFiguresSchema)
+    next_response = fields.Nested(ResponseFiguresSchema)
+    projection = fields.Nested(ProjectionMetaSchema)
+
+
 class ProjectionStatusSchema(Schema):
     name = fields.String()
     position = fields.Integer()
@@ -148,3 +174,8 @@ class ProjectionStatusSchema(Schema):
     )
     last_error = fields.Dict(allow_none=True)
     updated_at = fields.String(allow_none=True)
+
+
+class ProjectionStatusPageSchema(Schema):
+    items = fields.List(fields.Nested(ProjectionStatusSchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "always null: one page"})

@@ -36,7 +36,8 @@ def test_a_bad_or_unknown_token_is_a_401(client, tokens, header):
 
 def test_a_revoked_token_is_a_401(client, flask_app, tokens, auth):
     with flask_app.app_context():
-        flask_app.extensions["parley.application"].revoke_token(tokens["agent"], actor="ops:test")
+        app = flask_app.extensions["parley.application"]
+        app.revoke_token(str(app.authenticate(tokens["agent"]).id), actor="ops:test")
 
     response = client.get("/v1/events", headers=auth("agent"))
 

@@ -9,9 +9,10 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application import Clock, Conversations, IdempotencyClaim
+from domain.application import Clock, Conversations
 from domain.conversation import Conversation
 from domain.exceptions import IdentityTakenError, VersionConflictError
+from domain.idempotency import Claim, IdempotentRequest
 from tests.application.conftest import (
     INTEGRATION,
     SUPERVISOR,
@@ -113,7 +114,7 @@ def test_the_same_tweet_from_a_new_customer_opened_by_two_racing_instances_is_on
         actor=INTEGRATION,
         identity=identity,
         external_id=tweet_id,
-        claim=IdempotencyClaim(INTEGRATION, uuid4().hex, "fp", 201),
+        claim=Claim(IdempotentRequest(INTEGRATION, uuid4().hex, "fp")),
     )
 
     assert racing.outcome is not None
@@ -145,7 +146,7 @@ def test_two_tweets_from_a_new_x_user_racing_make_one_customer(
             actor=INTEGRATION,
             identity=identity,
             external_id=a_tweet_id(),
-            claim=IdempotencyClaim(INTEGRATION, uuid4().hex, "fp", 201),
+            claim=Claim(IdempotentRequest(INTEGRATION, uuid4().hex, "fp")),
         )
     except VersionConflictError:
         assert application.head_position() == racing.outcome.position
@@ -176,7 +177,7 @@ def test_registering_one_identity_from_two_racing_instances_makes_one_customer(
             name="Ann",
             identities=[identity],
             actor=SUPERVISOR,
-            claim=IdempotencyClaim(SUPERVISOR, uuid4().hex, "fp", 201),
+            claim=Claim(IdempotentRequest(SUPERVISOR, uuid4().hex, "fp")),
         )
 
     assert application.head_position() == racing.outcome.position

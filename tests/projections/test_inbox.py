@@ -211,7 +211,11 @@ def test_filters_select_by_status_assignee_team_channel_priority_tag_and_awaitin
     assert query(awaiting="nothing") == {str(chat)}
     assert query(awaiting="acknowledgement") == {str(tweet), str(mail), str(snoozed)}
     assert query(channel="x_dm", awaiting="acknowledgement") == set()
-    assert query_inbox(read_store, {"assignee": "agent:ann"}, limit=10)["counts"] == {"open": 1}
+    assert query_inbox(read_store, {"assignee": "agent:ann"}, limit=10)["counts"] == {
+        "open": 1,
+        "snoozed": 0,
+        "resolved": 0,
+    }
     snoozed_row = row_of(read_store, snoozed)
     assert snoozed_row["due"] is None and at(snoozed_row["snoozed_until"]) == until
     assert row_of(read_store, mail)["tags"] == ["refund"]

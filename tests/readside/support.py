@@ -99,7 +99,7 @@ class Sse:
     """One Server-Sent Events message."""
 
     event: str | None
-    id: int | None
+    id: str | None  # "<events>-<inbox>"
     data: Any
     retry: int | None = None
     comment: bool = False
@@ -122,7 +122,7 @@ def parse_sse(text: str) -> list[Sse]:
         messages.append(
             Sse(
                 event=fields.get("event"),
-                id=int(fields["id"]) if "id" in fields else None,
+                id=fields.get("id"),
                 data=json.loads(fields["data"]) if "data" in fields else None,
                 retry=int(fields["retry"]) if "retry" in fields else None,
                 comment=comment,
@@ -132,7 +132,12 @@ def parse_sse(text: str) -> list[Sse]:
 
 
 def stream(client, headers, timeout: float = 1, **query: Any):  # type: ignore[no-untyped-def]
-    """``GET /v1/stream`` until the server ends it after ``timeout`` seconds; the response."""
+    """``GET /v1/stream`` until the server ends it after ``timeout`` seconds; the response.
+
+    From the start of the log (``after=0``) unless told otherwise: ``after=None`` asks
+    for the default (now), and a ``Last-Event-ID`` header resumes."""
+    query.setdefault("after", None if "Last-Event-ID" in headers else 0)
+    query = {k: v for k, v in query.items() if v is not None}
     response = client.get("/v1/stream", query_string={"timeout": timeout, **query}, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response

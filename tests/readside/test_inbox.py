@@ -134,11 +134,20 @@ def test_each_inbox_filter_selects_exactly_the_matching_cases(client, auth, case
 def test_inbox_counts_cover_every_status_under_the_other_filters(client, auth, cases):
     agent = auth("agent")
 
-    assert inbox(client, agent, channel="x_public")["counts"] == {"open": 2, "resolved": 1}
-    assert inbox(client, agent, channel="chat")["counts"] == {"open": 1, "snoozed": 1}
+    assert inbox(client, agent, channel="x_public")["counts"] == {
+        "open": 2,
+        "snoozed": 0,
+        "resolved": 1,
+    }
+    assert inbox(client, agent, channel="chat")["counts"] == {
+        "open": 1,
+        "snoozed": 1,
+        "resolved": 0,
+    }
     # the status filter picks the list, not the counts
     assert inbox(client, agent, channel="x_public", status="resolved")["counts"] == {
         "open": 2,
+        "snoozed": 0,
         "resolved": 1,
     }
 
@@ -284,7 +293,7 @@ def test_the_inbox_times_a_contact_from_when_the_customer_spoke_but_never_later_
     assert rows[early]["due"] == at(9, 30)
     # 11:00+02:00 is 09:00 UTC: the moment it was seen, so no clamping is needed
     assert rows[future]["waiting_since"] == at(9, 0)
-    late = open_case(client, agent, "x_public", published_at="2026-11-02T12:00:00Z")["id"]
+    late = open_case(client, agent, "x_public", published_at="2026-11-02T09:04:00Z")["id"]
     project(flask_app)
     assert {i["conversation_id"]: i for i in inbox(client, agent)["items"]}[late][
         "waiting_since"
@@ -308,7 +317,7 @@ def test_a_customer_writing_to_a_snoozed_case_wakes_it_with_a_reply_due(
     assert row["snoozed_until"] is None
     assert row["awaiting"] == "reply"
     assert row["due"] == at(9, 35)
-    assert inbox(client, agent)["counts"] == {"open": 1}
+    assert inbox(client, agent)["counts"] == {"open": 1, "snoozed": 0, "resolved": 0}
 
 
 def test_a_message_holding_a_nul_character_never_halts_the_projections(client, auth, flask_app):
@@ -323,7 +332,7 @@ def test_a_message_holding_a_nul_character_never_halts_the_projections(client, a
     clean = open_case(client, agent, "x_public")["id"]
     project(flask_app)
 
-    states = client.get("/v1/ops/projections", headers=auth("ops")).get_json()
+    states = client.get("/v1/ops/projections", headers=auth("ops")).get_json()["items"]
     listed = {i["conversation_id"] for i in inbox(client, agent)["items"]}
 
     assert {s["name"]: (s["state"], s["lag"], s["last_error"]) for s in states} == {
@@ -343,7 +352,7 @@ def test_a_tag_holding_a_nul_character_never_halts_the_inbox(client, auth, flask
     assert response.status_code in (200, 400, 422), response.get_json()
     project(flask_app)
 
-    states = client.get("/v1/ops/projections", headers=auth("ops")).get_json()
+    states = client.get("/v1/ops/projections", headers=auth("ops")).get_json()["items"]
 
     assert {s["name"]: (s["state"], s["lag"]) for s in states} == {
         name: ("running", 0) for name in ("inbox", "sla", "history")

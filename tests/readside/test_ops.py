@@ -9,7 +9,9 @@ from tests.readside.support import open_case, project
 def statuses(client, headers) -> dict[str, dict]:
     response = client.get("/v1/ops/projections", headers=headers)
     assert response.status_code == 200, response.get_json()
-    return {row["name"]: row for row in response.get_json()}
+    page = response.get_json()
+    assert page["next_cursor"] is None
+    return {row["name"]: row for row in page["items"]}
 
 
 def test_ops_see_every_projection_lagging_before_the_follower_runs_and_level_after(

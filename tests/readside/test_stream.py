@@ -27,6 +27,13 @@ def events(messages: list[Sse]) -> list[Sse]:
     return [m for m in messages if m.event == "event"]
 
 
+def cursor(message: Sse) -> tuple[int, int]:
+    """The (events, inbox) positions a message's id names."""
+    assert message.id is not None
+    events_at, inbox_at = message.id.split("-")
+    return int(events_at), int(inbox_at)
+
+
 def test_the_stream_sends_conversation_and_customer_events_in_log_order(client, auth):
     agent = auth("agent")
     first = open_case(client, agent, "x_public")
@@ -44,9 +51,8 @@ def test_the_stream_sends_conversation_and_customer_events_in_log_order(client, 
     assert messages[0].retry == 2000
     sent = events(messages)
     wanted = [e for e in logged if e["aggregate"] in ("Conversation", "Customer")]
-    assert [m.id for m in sent] == [e["position"] for e in wanted]
-    assert [m.id for m in sent] == sorted({m.id for m in sent})  # type: ignore[type-var]
-    assert [m.data["position"] for m in sent] == [m.id for m in sent]
+    assert [m.data["position"] for m in sent] == [e["position"] for e in wanted]
+    assert [cursor(m)[0] for m in sent] == [m.data["position"] for m in sent]
     assert [m.data["type"] for m in sent] == ["Registered", "Opened", "ReplyQueued", "Tagged"]
     assert [m.data["aggregate"] for m in sent] == ["Customer", *["Conversation"] * 3]
     assert sent[1].data["aggregate_id"] == first["id"]
@@ -65,7 +71,7 @@ def test_api_token_events_are_never_streamed(client, auth):
     messages = parse_sse(stream(client, agent, timeout=0.5).get_data(as_text=True))
 
     assert len(tokens) >= 5  # one per role, issued by the fixture
-    assert not {m.id for m in messages} & set(tokens)
+    assert not {m.data["position"] for m in events(messages)} & set(tokens)
     assert all(m.data["aggregate"] != "ApiToken" for m in events(messages))
     assert "token_hash" not in str([m.data for m in messages])
 
@@ -81,7 +87,7 @@ def test_after_the_follower_ran_the_stream_also_sends_inbox_rows(client, auth, f
 
     rows = [m for m in messages if m.event == "inbox"]
     assert {r.data["conversation_id"] for r in rows} == {first["id"], second["id"]}
-    assert all(r.id is None for r in rows)
+    assert [cursor(r)[1] for r in rows] == [r.data["position"] for r in rows]
     by_id = {r.data["conversation_id"]: r.data for r in rows}
     assert by_id[first["id"]]["awaiting"] == "nothing"
     assert by_id[first["id"]]["position"] == replied["position"]
@@ -120,25 +126,83 @@ def test_a_stream_resumed_with_last_event_id_sends_only_what_came_after(client, 
         "Opened",
         "ReplyQueued",
     ]
-    resume = everything[1].id  # the first case's Opened
-    assert resume is not None
+    resume = everything[1]  # the first case's Opened
+    assert resume.id is not None
 
     resumed = events(
         parse_sse(
-            stream(client, {**agent, "Last-Event-ID": str(resume)}, timeout=0.5).get_data(
+            stream(client, {**agent, "Last-Event-ID": resume.id}, timeout=0.5).get_data(
                 as_text=True
             )
         )
     )
+    position = resume.data["position"]
     after = events(
-        parse_sse(stream(client, agent, timeout=0.5, after=resume).get_data(as_text=True))
+        parse_sse(stream(client, agent, timeout=0.5, after=position).get_data(as_text=True))
     )
 
     assert [m.id for m in resumed] == [m.id for m in everything[2:]]
-    assert all(m.id > resume for m in resumed)  # type: ignore[operator]
-    assert [m.id for m in after] == [m.id for m in everything[2:]]
+    assert all(m.data["position"] > position for m in resumed)
+    assert [cursor(m)[0] for m in after] == [cursor(m)[0] for m in everything[2:]]
+    assert {cursor(m)[1] for m in after} == {position}  # `after` starts both feeds there
     assert [m.data["aggregate_id"] for m in resumed][-1] == first["id"]
     assert second["id"] in {m.data["aggregate_id"] for m in resumed}
+
+
+def test_resuming_sends_the_inbox_rows_that_changed_while_the_console_was_away(
+    client, auth, flask_app
+):
+    """The events cursor runs ahead of the inbox projection; one id per feed resumes both."""
+    agent = auth("agent")
+    first = open_case(client, agent, "x_public")
+    project(flask_app)
+    seen = parse_sse(stream(client, agent, timeout=0.5).get_data(as_text=True))
+    second = open_case(client, agent, "chat")  # logged, not yet in the inbox
+    seen += parse_sse(
+        stream(client, {**agent, "Last-Event-ID": seen[-1].id}, timeout=0.5).get_data(as_text=True)
+    )
+    last = seen[-1].id
+    reply(client, agent, first["id"])
+    project(flask_app)  # both rows change while the console is away
+
+    resumed = parse_sse(
+        stream(client, {**agent, "Last-Event-ID": last}, timeout=0.5).get_data(as_text=True)
+    )
+
+    rows = {m.data["conversation_id"]: m.data for m in resumed if m.event == "inbox"}
+    assert set(rows) == {first["id"], second["id"]}
+    assert rows[first["id"]]["awaiting"] == "nothing"
+    assert [m.data["type"] for m in events(resumed)] == ["ReplyQueued"]
+
+
+def test_a_new_stream_starts_now_not_at_the_start_of_the_log(client, auth, flask_app):
+    agent = auth("agent")
+    old = open_case(client, agent, "x_public")
+    project(flask_app)
+
+    response = client.get("/v1/stream", query_string={"timeout": 1}, headers=agent, buffered=False)
+    chunks = iter(response.response)
+    assert next(chunks).startswith(b"retry:")  # the stream has taken its starting cursor
+    fresh = open_case(client, agent, "chat")
+    project(flask_app)
+    messages = parse_sse(b"".join(chunks).decode())
+    response.close()
+
+    sent = {m.data.get("aggregate_id") for m in events(messages)}
+    assert fresh["id"] in sent
+    assert old["id"] not in sent and old["customer_id"] not in sent
+    rows = [m.data["conversation_id"] for m in messages if m.event == "inbox"]
+    assert rows == [fresh["id"]]
+
+
+def test_a_huge_last_event_id_is_a_422_not_a_500(client, auth):
+    for value in ("9" * 5000, "1-" + "9" * 5000, "1-2-3", "1--2"):
+        response = client.get(
+            "/v1/stream",
+            query_string={"timeout": 0.3},
+            headers=auth("agent", **{"Last-Event-ID": value}),
+        )
+        assert error_fields(assert_problem(response, 422)) == {"Last-Event-ID"}
 
 
 def test_a_last_event_id_that_is_not_a_position_is_a_422(client, auth):

@@ -36,7 +36,9 @@ def test_an_outdated_inbox_answers_503_is_not_followed_and_run_rebuilds_it(
 
     refused = client.get("/v1/inbox", headers=agent)
     applied = follower_for(flask_app.extensions["parley.application"], store).run_once()
-    shown = {r["name"]: r for r in client.get("/v1/ops/projections", headers=ops).get_json()}
+    shown = {
+        r["name"]: r for r in client.get("/v1/ops/projections", headers=ops).get_json()["items"]
+    }
     ready = client.get("/readyz")
     status = parley("projections", "status", "--json")
 
@@ -56,7 +58,9 @@ def test_an_outdated_inbox_answers_503_is_not_followed_and_run_rebuilds_it(
 
     run = parley("projections", "run", "--once")
     served = client.get("/v1/inbox", headers=agent)
-    after = {r["name"]: r for r in client.get("/v1/ops/projections", headers=ops).get_json()}
+    after = {
+        r["name"]: r for r in client.get("/v1/ops/projections", headers=ops).get_json()["items"]
+    }
 
     assert run.exit_code == 0, run.output
     assert served.status_code == 200, served.get_json()

@@ -1,0 +1,239 @@
+"""The typed base of Parley's use cases: loading, saving, conflicts, idempotency.
+
+Every use case loads what it needs, lets the aggregates decide, and saves everything it
+touched in one transaction through :meth:`Service._save`, which also claims the
+request's idempotency key and turns a lost race into a domain error. The mixins that
+hold the use cases (inbound, triage, customers, tokens) all derive from this class, so
+their calls are type-checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment
+
+from domain.conversation import Conversation
+from domain.customer import Customer
+from domain.exceptions import (
+    ConversationNotFoundError,
+    CustomerNotFoundError,
+    DomainError,
+    IdempotencyKeyReusedError,
+    IdentityTakenError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnorderedStoreError,
+    VersionConflictError,
+)
+from domain.idempotency import Claim, IdempotencyKey, IdempotentRequest, Replay
+from domain.indexes import IdentityIndex
+from domain.outcome import Outcome
+
+Clock = Callable[[], datetime]
+A = TypeVar("A", bound=Aggregate)
+
+DEFAULT_KEY_TTL = timedelta(hours=24)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service(Application):
+    """One event-sourced application: one store, one notification log, one total order."""
+
+    name = "parley"
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": "var/parley.sqlite",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "SQLITE_LOCK_TIMEOUT": "10",
+    }
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = utc_now,
+        *,
+        key_ttl: timedelta = DEFAULT_KEY_TTL,
+    ) -> None:
+        super().__init__(env=env)
+        self.clock = clock
+        self.key_ttl = key_ttl
+        self._check_total_order()
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        """The store's settings come from the caller only, never from ``os.environ``.
+
+        The library would read ``PARLEY_*`` variables (the application's name) before
+        the explicit settings, so a stray ``PARLEY_POSTGRES_ENABLE_DB_FUNCTIONS`` could
+        change how events are inserted behind Parley's configuration.
+        """
+        return Environment(name, {**type(self).env, **(env or {})})
+
+    def _check_total_order(self) -> None:
+        """Refuse an insert path on which a follower could pass over a late commit.
+
+        On PostgreSQL the library's plain insert locks the events table, so positions
+        commit in order; its database-function insert takes no lock.
+        """
+        datastore = getattr(self.recorder, "datastore", None)
+        if getattr(datastore, "enable_db_functions", False):
+            self.close()
+            raise UnorderedStoreError(
+                "POSTGRES_ENABLE_DB_FUNCTIONS inserts events without the table lock that "
+                "keeps the notification log in commit order; Parley refuses to run on it"
+            )
+
+    # ------------------------------------------------------------------ reading
+    def head_position(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:
+        aggregate: Aggregate | None
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            aggregate = None
+        if not isinstance(aggregate, cls):
+            raise self._not_found(cls, aggregate_id)
+        return aggregate
+
+    @staticmethod
+    def _not_found(cls: type, aggregate_id: UUID) -> NotFoundError:
+        if cls is Conversation:
+            return ConversationNotFoundError(f"no conversation {aggregate_id}")
+        if cls is Customer:
+            return CustomerNotFoundError(f"no customer {aggregate_id}")
+        return NotFoundError(f"no {cls.__name__} {aggregate_id}")
+
+    @staticmethod
+    def _check_version(aggregate: Aggregate, expected_version: int | None) -> None:
+        """The caller's precondition: the aggregate is still at the version they read."""
+        if expected_version is not None and aggregate.version != expected_version:
+            raise PreconditionFailedError(aggregate.id, aggregate.version, expected_version)
+
+    @staticmethod
+    def _outcome(aggregate: Aggregate, **extra: Any) -> Callable[[], Outcome]:
+        return lambda: Outcome(aggregate.id, aggregate.version, None, extra)
+
+    # ------------------------------------------------------------------ saving
+    def _save(
+        self,
+        *aggregates: Aggregate,
+        claim: Claim | None = None,
+        expected_version: int | None = None,
+        response: Callable[[], Outcome],
+    ) -> Outcome:
+        """Save atomically, the idempotency claim last; map a lost race to a domain error.
+
+        A command that changed nothing writes nothing, except its claim: a retry of it
+        must answer what the first attempt answered, even if the case changed since.
+        ``expected_version`` is the caller's If-Match: losing a race with one is a failed
+        precondition (the version they named is gone), not a plain conflict.
+        """
+        outcome = response()
+        changed = any(a.pending_events for a in aggregates)
+        if not changed and claim is None:
+            return outcome
+        pending: list[Aggregate] = [a for a in aggregates if a.pending_events]
+        if claim is not None:
+            pending.append(claim.record(outcome, changed=changed, now=self.clock()))
+        loaded = {a.id: a.version - len(a.pending_events) for a in aggregates}
+        try:
+            recordings = self.save(*pending)
+        except IntegrityError:
+            self._raise_conflict(aggregates, loaded, expected_version)
+        if changed:
+            outcome.position = max(r.notification.id for r in recordings)
+        return outcome
+
+    def _raise_conflict(
+        self,
+        aggregates: tuple[Aggregate, ...],
+        loaded: dict[UUID, int],
+        expected_version: int | None,
+    ) -> NoReturn:
+        """Name the aggregate someone changed first; else (an index or a key was taken
+        first) the first aggregate as it stands. The library's error never leaks out."""
+
+        def stored(aggregate: Aggregate) -> int:
+            try:
+                return int(self.repository.get(aggregate.id).version)
+            except AggregateNotFoundError:
+                return 0  # created by this command
+
+        conflict = PreconditionFailedError if expected_version is not None else (
+            VersionConflictError
+        )  # fmt: skip
+        for versioned in aggregates:
+            if isinstance(versioned, Conversation | Customer) and (
+                (now := stored(versioned)) != loaded[versioned.id]
+            ):
+                raise conflict(versioned.id, now, expected_version) from None
+        for index in aggregates:
+            if isinstance(index, IdentityIndex) and stored(index):
+                raise IdentityTakenError(f"{index.key} was just claimed by another customer")
+        first = aggregates[0]
+        raise conflict(first.id, stored(first), expected_version) from None
+
+    # ------------------------------------------------------------------ idempotency
+    def run_once(
+        self,
+        request: IdempotentRequest | None,
+        command: Callable[[Claim | None], Outcome],
+        *,
+        record: Callable[[Outcome], dict[str, Any]] | None = None,
+    ) -> Outcome | Replay:
+        """Run ``command`` at most once per idempotency key; a retry gets the first answer.
+
+        The one protocol for the API, webhooks and jobs. The claim is written in the
+        command's transaction, with what ``record`` makes of the outcome (the answer the
+        caller gave, whatever its shape). A request racing its own retry loses on the
+        claim or on whatever the winner changed: after *any* refusal the claim is read
+        again, and if the winner recorded one, its answer is the answer.
+        """
+        if request is None:
+            return command(None)
+        now = self.clock()
+        existing = self._find_key(request)
+        if existing is not None and not existing.expired(now, self.key_ttl):
+            return self._replay(existing, request)
+        try:
+            return command(Claim(request, existing, record))
+        except DomainError:
+            again = self._find_key(request)
+            if again is not None and again.version != (existing.version if existing else 0):
+                return self._replay(again, request)
+            raise
+
+    def find_claim(self, request: IdempotentRequest) -> Replay | None:
+        """The live earlier answer to this request's key, if any."""
+        existing = self._find_key(request)
+        if existing is None or existing.expired(self.clock(), self.key_ttl):
+            return None
+        return self._replay(existing, request)
+
+    def _find_key(self, request: IdempotentRequest) -> IdempotencyKey | None:
+        try:
+            key: IdempotencyKey = self.repository.get(
+                IdempotencyKey.create_id(request.principal, request.key)
+            )
+        except AggregateNotFoundError:
+            return None
+        return key
+
+    @staticmethod
+    def _replay(key: IdempotencyKey, request: IdempotentRequest) -> Replay:
+        if key.fingerprint != request.fingerprint:
+            raise IdempotencyKeyReusedError(
+                "this idempotency key was used for a different request", field="idempotency_key"
+            )
+        return Replay(response=dict(key.response), changed=key.changed, claimed_at=key.claimed_at)
