@@ -43,7 +43,7 @@ def create_app(
 ) -> Flask:
     """Build the app from ``PARLEY_*`` settings (``environ``, default ``os.environ``)."""
     settings = Settings.from_env(environ)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: no /static route
     app.config.update(
         API_TITLE="Parley",
         API_VERSION="v1",
@@ -72,7 +72,9 @@ def create_app(
         key_ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
     app.extensions["parley.application"] = application
-    app.extensions["parley.streams"] = Streams(settings.max_streams, settings.stream_send_timeout)
+    app.extensions["parley.streams"] = Streams(
+        settings.max_streams, settings.stream_send_timeout, settings.stream_token_check_seconds
+    )
     app.extensions["parley.token_use"] = TokenUse(settings.redis_url)
     read_store = open_read_store(settings)
     app.extensions["parley.read_store"] = read_store

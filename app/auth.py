@@ -13,16 +13,12 @@ from uuid import UUID
 
 from flask import g, request
 
-from app.errors import problem
+from app.errors import forbidden, problem
 from app.state import application
 from app.token_use import note_token_use
 from domain.access import READ_NOTES, may, roles_with
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _either(roles: list[str]) -> str:
-    return roles[0] if len(roles) == 1 else ", ".join(roles[:-1]) + " or " + roles[-1]
 
 
 @dataclass(frozen=True)
@@ -70,14 +66,7 @@ def requires(permission: str) -> Callable[[F], F]:
                     headers={"WWW-Authenticate": 'Bearer realm="parley", error="invalid_token"'},
                 )
             if not may(api_token.role, permission):
-                allowed = roles_with(permission)
-                return problem(
-                    403,
-                    "Forbidden",
-                    f"this needs a token of the {_either(allowed)} role; this one is "
-                    f"{api_token.role}",
-                    allowed_roles=allowed,
-                )
+                return forbidden(api_token.role, roles_with(permission))
             g.principal = Principal(api_token.role, api_token.name, api_token.id)
             note_token_use(api_token.id)
             return view(*args, **kwargs)

@@ -36,6 +36,7 @@ class Settings:
     read_wait_seconds: float = 2.0  # how long a read with min_position waits for a projection
     max_streams: int = 32  # open /v1/stream connections per process (each holds a thread)
     stream_send_timeout: float = 10.0  # a stream whose client stops reading ends after this
+    stream_token_check_seconds: float = 30.0  # a revoked token's streams end within this
     idempotency_ttl_hours: float = 24.0  # how long an Idempotency-Key's answer is kept
     public_url: str = ""  # the API's base URL as clients reach it (the spec's `servers`)
 

@@ -16,6 +16,7 @@ from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
 from app.readside import ProjectionOutdatedError
+from domain.access import roles_with
 from domain.exceptions import (
     ChannelIdentityMissingError,
     ConversationResolvedError,
@@ -181,6 +182,27 @@ def _field_error(field: str, message: str) -> dict[str, str]:
     return {"field": name, "location": location, "message": message}
 
 
+def _either(roles: list[str]) -> str:
+    return roles[0] if len(roles) == 1 else ", ".join(roles[:-1]) + " or " + roles[-1]
+
+
+def forbidden(
+    role: str,
+    allowed: list[str],
+    why: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> Response:
+    """403, naming the roles that may (never internal permission names)."""
+    detail = f"this needs a token of the {_either(allowed)} role; this one is {role}"
+    return problem(
+        403,
+        "Forbidden",
+        f"{detail} ({why})" if why else detail,
+        errors=errors,
+        allowed_roles=allowed,
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError) -> Response:
@@ -193,6 +215,8 @@ def register_error_handlers(app: Flask) -> None:
             headers["ETag"] = f'"{error.current_version}"'
         if error.field and status in (403, 422):
             errors = [_field_error(error.field, str(error))]
+        if isinstance(error, NotPermittedError):
+            return forbidden(g.principal.role, roles_with(error.permission), str(error), errors)
         return problem(
             status,
             kind.replace("-", " "),

@@ -47,10 +47,11 @@ class Cursor:
 class Streams:
     """A cap on open streams, and the signal that ends them all."""
 
-    def __init__(self, cap: int, send_timeout: float) -> None:
+    def __init__(self, cap: int, send_timeout: float, token_check: float = 30.0) -> None:
         self._slots = threading.BoundedSemaphore(cap)
         self.cap = cap
         self.send_timeout = send_timeout
+        self.token_check = token_check  # seconds between checks that the token still lives
         self.stopping = threading.Event()
         self._open = 0
         self._lock = threading.Lock()

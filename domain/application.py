@@ -133,15 +133,19 @@ class Conversations(Inbound, Triage, TokenDirectory):
         reason: str,
         actor: str,
         identity: Identity | None = None,
+        may_add_identity: bool = True,
         expected_version: int | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        """Move the case to another channel the customer can be reached on (or add one)."""
+        """Move the case to another channel the customer can be reached on (or add one,
+        which ``may_add_identity=False`` refuses unless the customer has it already)."""
         conversation = self._conversation(conversation_id, expected_version)
         now = self.clock()
         conversation.switch_channel(to=to, reason=reason, actor=actor, timestamp=now)
         customer = self.customer_of(conversation.customer_id)
         pending: list[Aggregate] = [conversation]
+        if identity is not None and not may_add_identity:
+            self._refuse_new_identity(customer, identity)
         if identity is not None:
             pending += [customer, *self._attach_identity(customer, identity, actor, now)]
         self._check_reachable(customer, to, field="identity")

@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain import values as v
+from domain.access import MANAGE_IDENTITIES
 from domain.customer import Customer
 from domain.exceptions import (
     ChannelIdentityMissingError,
@@ -73,14 +74,9 @@ class CustomerDirectory(Service):
             customer = self.customer_of(customer_id)
             if identity is None:
                 return customer, []
-            claims = self._attach_identity(customer, identity, actor, now)
-            if claims and not may_add_identity:
-                raise NotPermittedError(
-                    "only an agent or supervisor may give an existing customer a new "
-                    "identity (it changes where replies go)",
-                    field="identity",
-                )
-            return customer, claims
+            if not may_add_identity:
+                self._refuse_new_identity(customer, identity)
+            return customer, self._attach_identity(customer, identity, actor, now)
         if identity is None:
             raise InvalidValueError("name the customer: customer_id or identity", field="customer")
         found = self.find_customer(identity)
@@ -103,6 +99,16 @@ class CustomerDirectory(Service):
         return [
             IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)
         ]
+
+    def _refuse_new_identity(self, customer: Customer, identity: Identity) -> None:
+        """For an actor who may not change where replies go: only identities the customer
+        has already (checked before whose an identity is, which would tell them)."""
+        if not any(Identity(**i).key == identity.key for i in self.identities_of(customer)):
+            raise NotPermittedError(
+                "giving an existing customer a new identity changes where replies go",
+                permission=MANAGE_IDENTITIES,
+                field="identity",
+            )
 
     def _check_reachable(self, customer: Customer, channel: str, field: str) -> None:
         needed = v.CHANNEL_IDENTITY_KIND[channel]

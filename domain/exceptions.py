@@ -88,7 +88,12 @@ class IdempotencyKeyReusedError(DomainError):
 
 
 class NotPermittedError(DomainError):
-    """The actor's role may not do this part of the command (e.g. attach an identity)."""
+    """The actor's role may not do this part of the command (e.g. attach an identity);
+    ``permission`` names what it would need (``domain.access``)."""
+
+    def __init__(self, message: str, *, permission: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.permission = permission
 
 
 class UnorderedStoreError(Exception):

@@ -80,7 +80,7 @@ class Inbound(CustomerDirectory):
         except (VersionConflictError, IdentityTakenError):
             # Lost a race: to another record of the same contact, or of the same new customer.
             if external_id is not None and (found := self._find_inbound(channel, external_id)):
-                return found
+                return self._unchanged(found, claim)
             if customer_id is None and identity is not None:
                 return attempt()  # the customer exists now: this contact joins them
             raise
@@ -102,7 +102,7 @@ class Inbound(CustomerDirectory):
     ) -> Outcome:
         v.check_channel(channel)
         if external_id is not None and (found := self._find_inbound(channel, external_id)):
-            return found
+            return self._unchanged(found, claim)
         now = self.clock()
         published = check_published_at(published_at, now)
         customer, identity_claims = self._resolve_customer(
@@ -185,7 +185,7 @@ class Inbound(CustomerDirectory):
             if external_id is not None and (
                 found := self._seen(conversation_id, channel, external_id)
             ):
-                return found
+                return self._unchanged(found, claim)
             raise
 
     def _seen(self, conversation_id: UUID, channel: str, external_id: str) -> Outcome | None:
@@ -209,7 +209,7 @@ class Inbound(CustomerDirectory):
         claim: Claim | None,
     ) -> Outcome:
         if external_id is not None and (found := self._seen(conversation_id, channel, external_id)):
-            return found
+            return self._unchanged(found, claim)
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
         now = self.clock()

@@ -155,6 +155,16 @@ class Service(Application):
             outcome.position = max(r.notification.id for r in recordings)
         return outcome
 
+    def _unchanged(self, outcome: Outcome, claim: Claim | None) -> Outcome:
+        """A command found nothing to do (a contact recorded before): claim its key all
+        the same, so that every keyed request is answered from one record."""
+        if claim is not None:
+            try:
+                self.save(claim.record(outcome, changed=False, now=self.clock()))
+            except IntegrityError:
+                raise VersionConflictError(outcome.id, outcome.version) from None
+        return outcome
+
     def _raise_conflict(
         self,
         aggregates: tuple[Aggregate, ...],

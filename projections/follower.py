@@ -27,8 +27,25 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
 MAX_BACKOFF = 60.0
-# The database, not the event, is at fault: retry later, never mark the event as poison.
-TRANSIENT = (sqlite3.OperationalError, psycopg.OperationalError, PoolTimeout)
+# SQLite reports a busy database and a missing column alike as OperationalError; only
+# these messages mean the database, not the handler, is at fault (for now).
+SQLITE_TRANSIENT = (
+    "database is locked", "database table is locked", "database is busy", "disk i/o error",
+    "unable to open database file", "database or disk is full", "locking protocol",
+    "interrupted",
+)  # fmt: skip
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the database, not the event or its handler, is at fault: retry later and
+    never mark the event as poison. A programming error (``no such column``, a syntax
+    error) is permanent: it pins the projection as failed, to be seen and fixed."""
+    if isinstance(error, psycopg.OperationalError | PoolTimeout):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        message = str(error).lower()
+        return any(text in message for text in SQLITE_TRANSIENT)
+    return False
 
 
 class _HandlerFailedError(Exception):
@@ -145,9 +162,9 @@ class Follower:
             if todo:
                 try:
                     projection.apply(tx, names, todo)
-                except TRANSIENT:
-                    raise
                 except Exception as error:
+                    if is_transient(error):
+                        raise
                     raise _HandlerFailedError(error) from error
                 positions.advance(tx, key, todo[-1][0])
             return len(todo)

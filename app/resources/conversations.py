@@ -150,11 +150,13 @@ def queue_reply(data: dict[str, Any], conversation_id: UUID) -> Any:
 def switch_channel(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Move the case to another channel (DM, e-mail, phone), adding an identity if needed"""
     identity = to_identity(data.pop("identity"))
+    principal = current_principal()
     return execute(
         lambda claim: application().switch_channel(
             conversation_id,
             identity=identity,
-            actor=current_principal().actor,
+            may_add_identity=may(principal.role, MANAGE_IDENTITIES),
+            actor=principal.actor,
             expected_version=expected_version(),
             claim=claim,
             **data,

@@ -38,7 +38,6 @@ blp = Blueprint("stream", __name__, url_prefix="/v1", description="Live updates 
 STREAMED = ("Conversation", "Customer")
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
-TOKEN_CHECK_SECONDS = 30.0  # a revoked token's streams end within this
 INBOX = Inbox()
 CURSOR_PATTERN = r"^[0-9]{1,19}(-[0-9]{1,19})?$"
 
@@ -61,7 +60,8 @@ last one back as `Last-Event-ID` (browsers do) and the stream resumes both exact
 Without `after` or `Last-Event-ID` the stream starts now: events after the log's head,
 inbox rows changed after the inbox's position. Comment lines (`: keep-alive`) keep an
 idle connection open every 15 s. The server ends the stream after `timeout` seconds,
-when the token is revoked (within 30 s), or when it stops; reconnect to go on."""
+when the token is revoked or expires (within 30 s), or when it stops; reconnect to go
+on (a revoked token then gets 401)."""
 
 
 class StreamArgsSchema(StrictSchema):
@@ -182,7 +182,7 @@ class _Feed:
             if client_gone(sock):
                 return
             if time.monotonic() >= next_token_check:
-                next_token_check = time.monotonic() + TOKEN_CHECK_SECONDS
+                next_token_check = time.monotonic() + streams.token_check
                 if self.token_id is not None and not self.app.token_is_live(self.token_id):
                     return
             sent = False

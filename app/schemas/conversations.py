@@ -179,6 +179,11 @@ class NoteSchema(Schema):
         },
     )
     added_at = fields.DateTime()
+    redacted = fields.Function(
+        lambda note: [] if _note_body(note) is not None else ["body"],
+        metadata={"type": "array", "items": {"type": "string"},
+                  "description": "fields withheld from this token's role"},
+    )  # fmt: skip
 
 
 class ChannelSpellSchema(Schema):

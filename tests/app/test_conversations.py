@@ -304,7 +304,13 @@ def test_a_private_note_is_created_and_shown_with_its_author(client, auth):
     note_id = response.get_json()["note_id"]
     notes = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()["notes"]
     assert notes == [
-        {"id": note_id, "author": "agent:agent", "body": "VIP", "added_at": notes[0]["added_at"]}
+        {
+            "id": note_id,
+            "author": "agent:agent",
+            "body": "VIP",
+            "added_at": notes[0]["added_at"],
+            "redacted": [],
+        }
     ]
 
 

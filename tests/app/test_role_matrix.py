@@ -323,7 +323,8 @@ def test_an_integration_may_not_give_an_existing_customer_a_new_identity_on_open
     refused = client.post("/v1/conversations", json=contact, headers=auth("integration"))
 
     problem = assert_problem(refused, 403)
-    assert problem["type"].endswith("/forbidden")
+    assert problem["allowed_roles"] == ["agent", "supervisor"]
+    assert "changes where replies go" in problem["detail"]
     assert [(e["field"], e["location"]) for e in problem["errors"]] == [("identity", "json")]
     assert head_position(flask_app) == head
     assert _identities(client, auth, customer_id) == {("x", x_user)}

@@ -259,3 +259,22 @@ def test_a_resolved_case_awaits_nothing() -> None:
     conversation.resolve(resolution="spam", actor=AGENT, timestamp=at(1))
 
     assert conversation.awaiting == "nothing"
+
+
+def test_a_message_recorded_after_a_reply_at_the_same_instant_awaits_a_reply() -> None:
+    """Order decides, not timestamps: the message came after the reply."""
+    conversation = a_conversation()
+    reply(conversation, minutes=1, kind="acknowledgement")
+    conversation.receive_message(
+        message_id=uuid4(),
+        channel="x_public",
+        external_id=tweet_id(),
+        body="and another thing",
+        published_at=at(1),
+        actor=CUSTOMER,
+        timestamp=at(1),
+    )
+
+    assert conversation.awaiting == "reply"
+    assert conversation.waiting_since == at(1)
+    assert conversation.due().response == at(61)

@@ -199,3 +199,51 @@ def test_a_stopped_projection_goes_on_in_the_same_process_once_the_fault_is_fixe
     row = position_rows(read_store)["probe"]
     assert (row["position"], row["error"]) == (events.head(), None)
     assert follower.failed == {}
+
+
+class BrokenSql(Projection):
+    """A handler with a programming error the database itself reports (a missing column):
+    SQLite calls it an OperationalError, as it does a busy database."""
+
+    name = "broken"
+    tables = {
+        "broken_rows": [
+            "CREATE TABLE {t} (position BIGINT NOT NULL, CONSTRAINT {t}_pk_{g} PRIMARY KEY"
+            " (position))"
+        ]
+    }
+
+    def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
+        ctx.tx.run(f"SELECT no_such_column FROM {ctx.names['broken_rows']}")
+
+
+def test_a_handler_whose_sql_is_wrong_pins_its_projection_as_failed_not_retried_as_busy(
+    application: Conversations,
+    clock: Clock,
+    read_store: ReadStore,
+    events: NotificationLog,
+) -> None:
+    write_some_conversations(application, clock)
+    follower = Follower(read_store, events, [*all_projections(), BrokenSql()])
+    follower.setup()
+
+    follower.run_once()  # returns: the error is the handler's, not the database's
+
+    assert set(follower.failed) == {"broken"}
+    assert "no_such_column" in position_rows(read_store)["broken"]["error"]
+    assert all(position_rows(read_store)[p.name]["error"] is None for p in all_projections())
+
+
+def test_a_busy_or_unreachable_database_is_transient_and_a_missing_column_is_not() -> None:
+    import sqlite3
+
+    import psycopg
+
+    from projections.follower import is_transient
+
+    assert is_transient(sqlite3.OperationalError("database is locked"))
+    assert is_transient(sqlite3.OperationalError("unable to open database file"))
+    assert is_transient(psycopg.OperationalError("connection refused"))
+    assert not is_transient(sqlite3.OperationalError("no such column: no_such_column"))
+    assert not is_transient(sqlite3.OperationalError('near "SELEC": syntax error'))
+    assert not is_transient(RuntimeError("a handler's own bug"))

@@ -277,3 +277,20 @@ def test_a_cursor_that_is_not_ours_is_refused(
     follower(read_store, events).run_once()
     with pytest.raises(ValueError):
         query_inbox(read_store, {}, cursor="bm90IGEgY3Vyc29y")
+
+
+def test_the_inbox_and_the_conversation_agree_on_a_message_timed_like_the_reply_before_it(
+    application: Conversations, clock: Clock, read_store: ReadStore, events: NotificationLog
+) -> None:
+    cid = open_tweet(application, 900)
+    clock.advance(minutes=10)
+    application.queue_reply(cid, kind="acknowledgement", body="on it", actor=AGENT)
+    application.receive_message(cid, channel="x_public", body="and?", actor=CUSTOMER)
+    follower(read_store, events).run_once()
+
+    [row] = query_inbox(read_store, {}, limit=10)["items"]
+    conversation = application.get_conversation(cid)
+
+    assert row["awaiting"] == conversation.awaiting == "reply"
+    assert at(row["waiting_since"]) == conversation.waiting_since == clock()
+    assert at(row["due"]) == conversation.due().response == clock() + HOUR

@@ -28,6 +28,12 @@ from tests.projections.support import (
 from tests.projections.workload import Workload, workloads
 
 KINDS = ["sqlite", "postgres"]
+
+
+def iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 # PARLEY_PROJECTION_EXAMPLES=300 for a deeper run than the suite's default.
 EXAMPLES = settings(
     max_examples=int(os.environ.get("PARLEY_PROJECTION_EXAMPLES", "25")),
@@ -68,6 +74,14 @@ def assert_inbox_mirrors_the_aggregates(world: World, workload: Workload) -> Non
         assert sorted(row["tags"]) == sorted(conversation.tags)
         snoozed = conversation.snoozed_until
         assert row["snoozed_until"] == (snoozed.isoformat() if snoozed else None)
+        # One rule for what a case awaits and when a response is due (domain.awaiting).
+        due = conversation.due()
+        assert (row["awaiting"], row["waiting_since"], row["first_response_due"], row["due"]) == (
+            conversation.awaiting,
+            iso(conversation.waiting_since),
+            iso(due.first_response),
+            iso(due.response),
+        )
     statuses = [world.application.get_conversation(c).status for c in workload.conversations]
     kept = world.read_store.query("SELECT status, n FROM proj_inbox_counts")
     assert {r["status"]: int(r["n"]) for r in kept} == {s: statuses.count(s) for s in statuses}

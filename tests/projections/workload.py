@@ -28,17 +28,19 @@ index = st.integers(min_value=0, max_value=7)
 opening_channels = st.sampled_from([v.X_PUBLIC, v.EMAIL, v.CHAT])
 message_channels = st.sampled_from([v.X_PUBLIC, v.X_DM, v.EMAIL, v.CHAT])
 external_ids = st.one_of(st.none(), st.sampled_from(["e0", "e1", "e2", "e3", "e4"]))
+# Minutes before it was recorded that the channel says a message was published.
+published_earlier = st.sampled_from([0, 0, 5, 90])
 
 commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("open"), opening_channels, index, st.booleans()),
-    st.tuples(st.just("message"), index, message_channels, external_ids),
+    st.tuples(st.just("message"), index, message_channels, external_ids, published_earlier),
     st.tuples(
         st.just("reply"),
         index,
         st.sampled_from(v.REPLY_KINDS),
         st.sampled_from(["current", "origin"]),
     ),
-    st.tuples(st.just("message"), index, message_channels, external_ids),
+    st.tuples(st.just("message"), index, message_channels, external_ids, published_earlier),
     st.tuples(
         st.just("reply"),
         index,
@@ -69,7 +71,8 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("unmerge"), index),
 )
 
-minutes = st.integers(min_value=1, max_value=120)
+# 0: the next command happens at the same instant (a reply and a message alike timed).
+minutes = st.one_of(st.just(0), st.integers(min_value=1, max_value=120))
 openings = st.tuples(st.just("open"), opening_channels, index, st.booleans())
 
 # (minutes the clock moves on, command): a few contacts first, then anything.
@@ -158,13 +161,13 @@ class Workload:
             self._remember_customer(opened.extra["customer_id"])
             return True
         if name == "message":
-            _, i, channel, external = command
+            _, i, channel, external, earlier = command
             conversation = self._conversation(i)
             if conversation is None:
                 return False
             app.receive_message(
                 conversation, channel=channel, body=f"again on {channel}", actor=CUSTOMER,
-                external_id=external,
+                external_id=external, published_at=self.clock() - timedelta(minutes=earlier),
             )  # fmt: skip
             return True
         if name == "reply":

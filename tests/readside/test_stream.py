@@ -293,3 +293,65 @@ def test_streams_past_the_per_process_cap_are_refused_with_retry_after(store):
     finally:
         capped.extensions["parley.application"].close()
         capped.extensions["parley.read_store"].close()
+
+
+def test_a_stream_ends_soon_after_its_token_is_revoked(store, clock):
+    import time
+
+    from tests.app.helpers import another_app
+
+    with another_app(store, clock, PARLEY_STREAM_TOKEN_CHECK_SECONDS="0.2") as served:
+        app = served.extensions["parley.application"]
+        issued = app.issue_token(name="leaver", role="agent", token="leaver-token", actor="t")
+        client = served.test_client()
+        headers = {"Authorization": "Bearer leaver-token"}
+        response = client.get(
+            "/v1/stream", query_string={"timeout": 30}, headers=headers, buffered=False
+        )
+        chunks = iter(response.response)
+        assert next(chunks).startswith(b"retry:")
+        app.revoke_token(str(issued.id), actor="ops:test")
+        started = time.monotonic()
+        rest = b"".join(chunks)  # the server ends the stream by itself
+        elapsed = time.monotonic() - started
+        response.close()
+        again = client.get("/v1/stream", query_string={"timeout": 1}, headers=headers)
+
+    assert elapsed < 5, elapsed
+    assert b"event:" not in rest
+    assert again.status_code == 401
+
+
+def test_stopping_the_server_ends_open_streams_at_once(store, clock):
+    import threading
+    import time
+
+    from tests.app.helpers import another_app
+
+    with another_app(store, clock) as served:
+        app = served.extensions["parley.application"]
+        app.issue_token(name="stayer", role="agent", token="stayer-token", actor="t")
+        client = served.test_client()
+        response = client.get(
+            "/v1/stream",
+            query_string={"timeout": 60},
+            headers={"Authorization": "Bearer stayer-token"},
+            buffered=False,
+        )
+        chunks = iter(response.response)
+        next(chunks)
+        streams = served.extensions["parley.streams"]
+        threading.Timer(0.3, streams.shut_down).start()
+        started = time.monotonic()
+        b"".join(chunks)
+        elapsed = time.monotonic() - started
+        response.close()
+        refused = client.get(
+            "/v1/stream",
+            query_string={"timeout": 1},
+            headers={"Authorization": "Bearer stayer-token"},
+        )
+
+    assert elapsed < 3, elapsed
+    assert refused.status_code == 503
+    assert streams.open == 0
