@@ -8,7 +8,7 @@ from typing import Any
 
 from projections import positions
 from projections.base import Projection
-from projections.db import ReadStore
+from projections.db import ReadStore, iso
 from projections.log import EventLog
 
 
@@ -35,7 +35,7 @@ def projection_status(
                     "event": status.error_event,
                     "error": status.error,
                 },
-                "updated_at": status.updated_at if status else None,
+                "updated_at": iso(status.updated_at) if status else None,
             }
         )  # fmt: skip
     return out

@@ -178,7 +178,7 @@ def assign(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.arguments(s.AddNoteSchema)
 @blp.write("addNote", 201, s.NoteAddedSchema)
 def add_note(data: dict[str, Any], conversation_id: UUID) -> Any:
-    """Add a private note, visible to agents only"""
+    """Add a private note: only agents and supervisors read its body"""
     return _run("add_note", conversation_id, status=201, **data)
 
 

@@ -148,3 +148,56 @@ def test_the_docs_page_and_every_asset_it_loads_come_from_the_app(client) -> Non
         assert asset.status_code == 200, url
         assert len(asset.data) > 1000, url
     assert '"/openapi.json"' in html
+
+
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
+LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def _times(value: Any, where: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [t for k, x in value.items() for t in _times(x, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [t for i, x in enumerate(value) for t in _times(x, f"{where}[{i}]")]
+    if isinstance(value, str) and LOOKS_LIKE_TIME.match(value):
+        return [(where, value)]
+    return []
+
+
+def test_every_answer_writes_times_one_way(client, auth, flask_app, clock) -> None:
+    """ISO 8601 in UTC with ``+00:00``, microseconds when there are any."""
+    from tests.app.helpers import open_conversation
+    from tests.readside.support import project
+
+    agent, ops = auth("agent"), auth("ops")
+    clock.advance(seconds=1.5)
+    opened = open_conversation(client, agent)
+    cid, customer = opened["id"], opened["customer_id"]
+    client.post(f"/v1/conversations/{cid}/replies", json={"body": "hi"}, headers=agent)
+    client.post(
+        f"/v1/conversations/{cid}/snooze",
+        json={"until": "2026-11-03T10:00:00-05:00"},
+        headers=agent,
+    )
+    project(flask_app)
+    answers = {
+        path: client.get(path, headers=ops if "ops" in path or "events" in path else agent)
+        for path in (
+            f"/v1/conversations/{cid}",
+            f"/v1/conversations/{cid}/events",
+            f"/v1/conversations/{cid}/sla",
+            f"/v1/customers/{customer}",
+            f"/v1/customers/{customer}/history",
+            "/v1/inbox",
+            "/v1/events",
+            "/v1/ops/projections",
+            "/v1/sla/report?start=2026-11-01T00:00:00Z&end=2026-11-04T00:00:00Z",
+        )
+    }
+
+    found = []
+    for path, response in answers.items():
+        assert response.status_code == 200, (path, response.get_json())
+        found += [(path + where, value) for where, value in _times(response.get_json())]
+    assert len(found) > 20
+    assert [(w, v) for w, v in found if not TIME.match(v)] == []

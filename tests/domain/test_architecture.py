@@ -114,3 +114,37 @@ def test_the_check_catches_forbidden_imports_wherever_they_are(tmp_path: Path) -
         "bad.py:4 imports eventsourcing.domain ['Aggregate']",
     ]
     assert event_classes([bad]) == ["bad.py:5 class Sent(Aggregate.Event)"]
+
+
+HTTP_WORDS = ("Idempotency-Key", "If-Match", "Last-Event-ID", "header", "HTTP")
+
+
+def code_strings_and_keywords(path: Path) -> Iterator[tuple[int, str]]:
+    """Every string constant but docstrings, and every keyword argument's name."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                yield node.lineno, node.value
+        elif isinstance(node, ast.keyword) and node.arg:
+            yield node.value.lineno, f"{node.arg}="
+
+
+def test_domain_knows_no_http() -> None:
+    """Header names, error locations and statuses belong to the edge (app/)."""
+    found = [
+        f"{path.name}:{line}: {text!r}"
+        for path in modules("domain")
+        for line, text in code_strings_and_keywords(path)
+        if any(word in text for word in HTTP_WORDS) or text == "location="
+    ]
+
+    assert found == []

@@ -254,3 +254,47 @@ def test_clean_leaves_a_build_that_is_still_applying_batches(parley, application
     assert position == application.head_position()
     assert not {t for t in table_names(read_store) if "__shadow_" in t}
     assert parley("projections", "verify", "inbox").exit_code == 0
+
+
+def test_tokens_are_listed_with_id_and_last_use_and_revoked_by_id(parley, store):
+    assert parley("db", "init").exit_code == 0
+    created = parley("tokens", "create", "--role", "auditor", "--name", "audrey")
+    expiring = parley("tokens", "create", "--role", "agent", "--name", "temp", "--expires-in", "2h")
+    token = created.stdout.strip()
+    token_id = created.stderr.strip().removeprefix("id ")
+    app = create_app({"TESTING": True}, environ=store)
+    try:
+        used = app.test_client().get("/v1/inbox", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.extensions["parley.application"].close()
+        app.extensions["parley.read_store"].close()
+    assert used.status_code == 200
+
+    listed = parley("tokens", "list", "--json")
+    rows = {row["name"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    revoked = parley("tokens", "revoke", token_id[:8])
+    again = parley("tokens", "revoke", token_id)
+    unknown = parley("tokens", "revoke", "ffffffff-ffff")
+    after = {
+        row["name"]: row
+        for row in map(json.loads, parley("tokens", "list", "--json").stdout.splitlines())
+    }
+    table = parley("tokens", "list")
+
+    assert expiring.exit_code == 0, expiring.output
+    assert rows["audrey"]["id"] == token_id
+    assert (rows["audrey"]["role"], rows["audrey"]["state"]) == ("auditor", "live")
+    assert rows["audrey"]["last_used"] is not None and rows["temp"]["last_used"] is None
+    assert rows["audrey"]["expires"] is None and rows["temp"]["expires"] is not None
+    assert revoked.stdout.strip() == "revoked" and again.stdout.strip() == "revoked already"
+    assert unknown.exit_code == 1 and "no token" in unknown.output
+    assert after["audrey"]["state"] == "revoked" and after["temp"]["state"] == "live"
+    assert token_id[:8] in table.stdout and "audrey" in table.stdout
+
+
+def test_a_token_duration_that_is_not_one_is_refused(parley):
+    assert parley("db", "init").exit_code == 0
+
+    result = parley("tokens", "create", "--role", "agent", "--name", "x", "--expires-in", "soon")
+
+    assert result.exit_code == 2 and "90m, 12h or 30d" in result.output
