@@ -267,6 +267,11 @@ class Seeder:
             external_id=None if channel in (v.CHAT, v.PHONE) else f"ext-{i}",
             body=f"Hello, my order #{i} has not arrived and nobody answers. " * 2,
             published_at=at,
+            observed_at=at,
+            sender=None,
+            brand_account=None,
+            thread_id=None,
+            in_reply_to=None,
             actor=f"integration:{channel}",
             timestamp=at,
         )

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.conversation import Conversation
+from domain.deliveries import Deliveries
 from domain.exceptions import ConversationNotFoundError
 from domain.idempotency import Claim
 from domain.inbound import Inbound
@@ -30,7 +31,7 @@ from domain.values import Identity
 __all__ = ["Clock", "Conversations", "Outcome", "utc_now"]
 
 
-class Conversations(Inbound, Triage, TokenDirectory):
+class Conversations(Inbound, Deliveries, Triage, TokenDirectory):
     """The care desk's application: conversations and the customers they belong to."""
 
     # ------------------------------------------------------------------ reading
@@ -65,66 +66,6 @@ class Conversations(Inbound, Triage, TokenDirectory):
             yield notification.id, self.mapper.to_domain_event(notification)
 
     # ------------------------------------------------------------------ handling
-    def queue_reply(
-        self,
-        conversation_id: UUID,
-        *,
-        kind: str,
-        body: str,
-        actor: str,
-        channel: str | None = None,
-        expected_version: int | None = None,
-        claim: Claim | None = None,
-    ) -> Outcome:
-        conversation = self._conversation(conversation_id, expected_version)
-        reply_id = uuid4()
-        conversation.queue_reply(
-            reply_id=reply_id,
-            kind=kind,
-            body=body,
-            channel=channel,
-            actor=actor,
-            timestamp=self.clock(),
-        )
-        reply = conversation.replies[str(reply_id)]
-        extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
-        return self._save(
-            conversation,
-            claim=claim,
-            expected_version=expected_version,
-            response=self._outcome(conversation, **extra),
-        )
-
-    def record_delivery(
-        self, conversation_id: UUID, *, reply_id: UUID, external_id: str, actor: str
-    ) -> Outcome:
-        conversation = self._load(Conversation, conversation_id)
-        conversation.record_delivery(
-            reply_id=reply_id, external_id=external_id, actor=actor, timestamp=self.clock()
-        )
-        return self._save(conversation, response=self._outcome(conversation))
-
-    def record_delivery_failure(
-        self,
-        conversation_id: UUID,
-        *,
-        reply_id: UUID,
-        reason: str,
-        attempt: int,
-        retryable: bool,
-        actor: str,
-    ) -> Outcome:
-        conversation = self._load(Conversation, conversation_id)
-        conversation.record_delivery_failure(
-            reply_id=reply_id,
-            reason=reason,
-            attempt=attempt,
-            retryable=retryable,
-            actor=actor,
-            timestamp=self.clock(),
-        )
-        return self._save(conversation, response=self._outcome(conversation))
-
     def switch_channel(
         self,
         conversation_id: UUID,

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import conversation_events as events
 from domain import values as v
 from domain.awaiting import Wait, customer_time
 from domain.exceptions import (
@@ -27,16 +28,16 @@ from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 class Conversation(Aggregate):
     TOPIC = "parley.Conversation"
 
-    class Event(Aggregate.Event):
-        """Every conversation event says who caused it (``actor``) and when (``timestamp``)."""
-
-        actor: str
-
-    class Created(Event, Aggregate.Created):
-        TOPIC = "parley.Conversation.Created"
+    Event = events.Event
+    Created = events.Created
+    Opened = events.Opened
+    MessageReceived = events.MessageReceived
+    ReplyQueued = events.ReplyQueued
+    ReplyDelivered = events.ReplyDelivered
+    ReplyDeliveryFailed = events.ReplyDeliveryFailed
 
     # ------------------------------------------------------------------ opening
-    @event("Opened", topic="parley.Conversation.Opened")
+    @event(events.Opened)
     def __init__(
         self,
         customer_id: UUID,
@@ -47,6 +48,11 @@ class Conversation(Aggregate):
         external_id: str | None,
         body: str,
         published_at: datetime,
+        observed_at: datetime,
+        sender: dict[str, Any] | None,
+        brand_account: str | None,
+        thread_id: str | None,
+        in_reply_to: str | None,
         actor: str,
         timestamp: datetime,
     ) -> None:
@@ -73,7 +79,11 @@ class Conversation(Aggregate):
         ]
         self.external_ids: set[str] = set()
         self.wait = Wait()
-        self._add_message(message_id, channel, external_id, body, public, published_at, timestamp)
+        self._add_message(
+            message_id=message_id, channel=channel, external_id=external_id, body=body,
+            public=public, published_at=published_at, observed_at=observed_at, sender=sender,
+            brand_account=brand_account, thread_id=thread_id, in_reply_to=in_reply_to,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ inbound
     def receive_message(
@@ -86,6 +96,7 @@ class Conversation(Aggregate):
         published_at: datetime,
         actor: str,
         timestamp: datetime,
+        origin: v.Origin = v.Origin(),
     ) -> bool:
         """Record a customer's message. A resolved conversation is reopened first.
 
@@ -103,12 +114,14 @@ class Conversation(Aggregate):
             body=body,
             public=v.is_public(channel),
             published_at=published_at,
+            observed_at=timestamp,
+            **origin.as_fields(),
             actor=actor,
             timestamp=timestamp,
         )
         return True
 
-    @event("MessageReceived", topic="parley.Conversation.MessageReceived")
+    @event(events.MessageReceived)
     def _receive_message(
         self,
         message_id: UUID,
@@ -117,38 +130,31 @@ class Conversation(Aggregate):
         body: str,
         public: bool,
         published_at: datetime,
+        observed_at: datetime,
+        sender: dict[str, Any] | None,
+        brand_account: str | None,
+        thread_id: str | None,
+        in_reply_to: str | None,
         actor: str,
         timestamp: datetime,
     ) -> None:
-        self._add_message(message_id, channel, external_id, body, public, published_at, timestamp)
+        self._add_message(
+            message_id=message_id, channel=channel, external_id=external_id, body=body,
+            public=public, published_at=published_at, observed_at=observed_at, sender=sender,
+            brand_account=brand_account, thread_id=thread_id, in_reply_to=in_reply_to,
+        )  # fmt: skip
         if self.status == v.SNOOZED:  # a customer writing wakes a snoozed case
             self.status = v.OPEN
             self.snoozed_until = None
 
-    def _add_message(
-        self,
-        message_id: UUID,
-        channel: str,
-        external_id: str | None,
-        body: str,
-        public: bool,
-        published_at: datetime,
-        observed_at: datetime,
-    ) -> None:
-        if external_id is not None:
-            self.external_ids.add(f"{channel}:{external_id}")
-        self.wait = self.wait.message(customer_time(published_at, observed_at))
-        self.messages.append(
-            {
-                "id": message_id,
-                "channel": channel,
-                "external_id": external_id,
-                "body": body,
-                "public": public,
-                "published_at": published_at,
-                "observed_at": observed_at,
-            }
+    def _add_message(self, **message: Any) -> None:
+        """Keep an inbound message: its fields are those of ``Opened``/``MessageReceived``."""
+        if message["external_id"] is not None:
+            self.external_ids.add(f"{message['channel']}:{message['external_id']}")
+        self.wait = self.wait.message(
+            customer_time(message["published_at"], message["observed_at"])
         )
+        self.messages.append({"id": message.pop("message_id"), **message})
 
     # ------------------------------------------------------------------ replies
     def queue_reply(
@@ -160,8 +166,15 @@ class Conversation(Aggregate):
         channel: str | None,
         actor: str,
         timestamp: datetime,
+        recipient: dict[str, Any] | None = None,
+        from_account: str | None = None,
     ) -> None:
-        """Record an agent's intent to reply; a worker delivers it and records the outcome."""
+        """Record an agent's intent to reply, and its target; a worker delivers it.
+
+        The target is decided now, so the log says whom we wrote to and why: the latest
+        message the customer sent on that channel (the tweet a public reply answers),
+        the ``recipient`` the application chose and the brand account it leaves from.
+        """
         self._check_not_resolved()
         v.check_in(kind, v.REPLY_KINDS, "kind")
         channel = channel or self.current_channel
@@ -172,17 +185,26 @@ class Conversation(Aggregate):
                 field="channel",
             )
         self._queue_reply(
-            reply_id=reply_id,
-            author=actor,
-            channel=channel,
-            public=v.is_public(channel),
-            kind=kind,
-            body=body,
-            actor=actor,
-            timestamp=timestamp,
-        )
+            reply_id=reply_id, author=actor, channel=channel, public=v.is_public(channel),
+            kind=kind, body=body, in_reply_to=self.last_external_id(channel),
+            recipient=recipient, from_account=from_account, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
 
-    @event("ReplyQueued", topic="parley.Conversation.ReplyQueued")
+    def last_external_id(self, channel: str) -> str | None:
+        """The channel's id of the customer's latest message on ``channel``, if any."""
+        for message in reversed(self.messages):
+            if message["channel"] == channel and message["external_id"] is not None:
+                return str(message["external_id"])
+        return None
+
+    def last_sender(self, kind: str) -> dict[str, Any] | None:
+        """The identity of ``kind`` that wrote the customer's latest message, if any."""
+        for message in reversed(self.messages):
+            if (message.get("sender") or {}).get("kind") == kind:
+                return dict(message["sender"])
+        return None
+
+    @event(events.ReplyQueued)
     def _queue_reply(
         self,
         reply_id: UUID,
@@ -191,24 +213,20 @@ class Conversation(Aggregate):
         public: bool,
         kind: str,
         body: str,
+        in_reply_to: str | None,
+        recipient: dict[str, Any] | None,
+        from_account: str | None,
         actor: str,
         timestamp: datetime,
     ) -> None:
         self.wait = self.wait.reply()
         self.replies[str(reply_id)] = {
-            "id": reply_id,
-            "author": author,
-            "channel": channel,
-            "public": public,
-            "kind": kind,
-            "body": body,
-            "queued_at": timestamp,
-            "status": v.QUEUED,
-            "external_id": None,
-            "delivered_at": None,
-            "attempts": 0,
-            "last_error": None,
-        }
+            "id": reply_id, "author": author, "channel": channel, "public": public,
+            "kind": kind, "body": body, "in_reply_to": in_reply_to, "recipient": recipient,
+            "from_account": from_account, "queued_at": timestamp, "status": v.QUEUED,
+            "external_id": None, "delivered_at": None, "attempts": 0, "last_error": None,
+            "failure_code": None, "retry_at": None, "uncertain": False, "retries": 0,
+        }  # fmt: skip
 
     def _reply(self, reply_id: UUID) -> dict[str, Any]:
         try:
@@ -216,8 +234,41 @@ class Conversation(Aggregate):
         except KeyError:
             raise UnknownReplyError(f"no reply {reply_id} in this conversation") from None
 
+    def dispatch_reply(
+        self, *, reply_id: UUID, attempt: int, actor: str, timestamp: datetime
+    ) -> None:
+        """Record that a delivery attempt starts, before the channel is called.
+
+        After a crash between the channel accepting the post and the outcome being
+        recorded, the next attempt finds this one unanswered (``uncertain``) and looks on
+        the channel before posting again. Attempts are numbered: two workers racing for
+        one reply cannot both record the same attempt.
+        """
+        reply = self._reply(reply_id)
+        if reply["status"] in (v.DELIVERED, v.FAILED):
+            raise InvalidTransitionError(f"reply {reply_id} is {reply['status']}")
+        if attempt != reply["attempts"] + 1:
+            raise InvalidTransitionError(
+                f"attempt {attempt} of reply {reply_id}: {reply['attempts']} were made already"
+            )
+        self._dispatch_reply(reply_id=reply_id, attempt=attempt, actor=actor, timestamp=timestamp)
+
+    @event("ReplyDispatched", topic="parley.Conversation.ReplyDispatched")
+    def _dispatch_reply(
+        self, reply_id: UUID, attempt: int, actor: str, timestamp: datetime
+    ) -> None:
+        reply = self.replies[str(reply_id)]
+        reply.update(status=v.SENDING, attempts=attempt, uncertain=True, retry_at=None)
+
     def record_delivery(
-        self, *, reply_id: UUID, external_id: str, actor: str, timestamp: datetime
+        self,
+        *,
+        reply_id: UUID,
+        external_id: str,
+        actor: str,
+        timestamp: datetime,
+        attempt: int | None = None,
+        found: bool = False,
     ) -> bool:
         """Record that a reply reached its channel. A repeat with the same id is a no-op."""
         reply = self._reply(reply_id)
@@ -228,16 +279,26 @@ class Conversation(Aggregate):
                 f"reply {reply_id} was delivered already as {reply['external_id']}"
             )
         self._deliver_reply(
-            reply_id=reply_id, external_id=external_id, actor=actor, timestamp=timestamp
-        )
+            reply_id=reply_id, external_id=external_id, attempt=attempt, found=found,
+            actor=actor, timestamp=timestamp,
+        )  # fmt: skip
         return True
 
-    @event("ReplyDelivered", topic="parley.Conversation.ReplyDelivered")
+    @event(events.ReplyDelivered)
     def _deliver_reply(
-        self, reply_id: UUID, external_id: str, actor: str, timestamp: datetime
+        self,
+        reply_id: UUID,
+        external_id: str,
+        attempt: int | None,
+        found: bool,
+        actor: str,
+        timestamp: datetime,
     ) -> None:
         reply = self.replies[str(reply_id)]
-        reply.update(status=v.DELIVERED, external_id=external_id, delivered_at=timestamp)
+        reply.update(
+            status=v.DELIVERED, external_id=external_id, delivered_at=timestamp,
+            uncertain=False, retry_at=None,
+        )  # fmt: skip
 
     def record_delivery_failure(
         self,
@@ -248,34 +309,54 @@ class Conversation(Aggregate):
         retryable: bool,
         actor: str,
         timestamp: datetime,
+        code: str = "unknown",
+        retry_at: datetime | None = None,
     ) -> None:
+        """Record a failed attempt: retryable ones are tried again at ``retry_at``; an
+        ``uncertain`` code (a timeout, a 5xx after sending) makes the next one look first."""
+        v.check_in(code, v.FAILURE_CODES, "code")
         if self._reply(reply_id)["status"] == v.DELIVERED:
             raise InvalidTransitionError(f"reply {reply_id} was delivered already")
         self._fail_reply(
-            reply_id=reply_id,
-            reason=reason,
-            attempt=attempt,
-            retryable=retryable,
-            actor=actor,
-            timestamp=timestamp,
-        )
+            reply_id=reply_id, reason=reason, attempt=attempt, retryable=retryable, code=code,
+            retry_at=retry_at if retryable else None, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
 
-    @event("ReplyDeliveryFailed", topic="parley.Conversation.ReplyDeliveryFailed")
+    @event(events.ReplyDeliveryFailed)
     def _fail_reply(
         self,
         reply_id: UUID,
         reason: str,
         attempt: int,
         retryable: bool,
+        code: str,
+        retry_at: datetime | None,
         actor: str,
         timestamp: datetime,
     ) -> None:
         reply = self.replies[str(reply_id)]
         reply.update(
             status=v.QUEUED if retryable else v.FAILED,
-            attempts=attempt,
+            attempts=max(attempt, reply["attempts"]),
             last_error=reason,
+            failure_code=code,
+            retry_at=retry_at,
+            uncertain=code == "uncertain",
         )
+
+    def request_redelivery(self, *, reply_id: UUID, actor: str, timestamp: datetime) -> None:
+        """An operator asks for a failed reply to be tried again (the fault is fixed)."""
+        reply = self._reply(reply_id)
+        if reply["status"] != v.FAILED:
+            raise InvalidTransitionError(
+                f"reply {reply_id} is {reply['status']}: only a failed reply is retried"
+            )
+        self._request_redelivery(reply_id=reply_id, actor=actor, timestamp=timestamp)
+
+    @event("RedeliveryRequested", topic="parley.Conversation.RedeliveryRequested")
+    def _request_redelivery(self, reply_id: UUID, actor: str, timestamp: datetime) -> None:
+        reply = self.replies[str(reply_id)]
+        reply.update(status=v.QUEUED, retries=reply["retries"] + 1, retry_at=None)
 
     # ------------------------------------------------------------------ channel
     def switch_channel(self, *, to: str, reason: str, actor: str, timestamp: datetime) -> None:

@@ -2,11 +2,15 @@
 
 At-least-once in, exactly-once effect: a contact carrying its channel's external id (a
 tweet id, a DM event id, a Message-ID) is recorded once, however often it is delivered,
-because its :class:`~domain.indexes.InboundIndex` can be created only once.
+because its :class:`~domain.indexes.InboundIndex` can be created only once. Channel
+adapters hand over a :class:`Contact` and :meth:`Inbound.receive_contact` threads it:
+to the case of the message it answers, to the customer's open private case, or to a
+new case.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -16,6 +20,7 @@ from eventsourcing.domain import Aggregate
 from domain import values as v
 from domain.awaiting import PUBLISHED_MAX_AGE, PUBLISHED_MAX_AHEAD
 from domain.conversation import Conversation
+from domain.customer import Customer
 from domain.customers import CustomerDirectory
 from domain.exceptions import (
     IdentityTakenError,
@@ -24,9 +29,11 @@ from domain.exceptions import (
     VersionConflictError,
 )
 from domain.idempotency import Claim
-from domain.indexes import InboundIndex
+from domain.indexes import CaseIndex, InboundIndex, OutboundIndex
 from domain.outcome import Outcome
-from domain.values import Identity
+from domain.values import Identity, Origin
+
+ATTEMPTS = 3  # an opening that lost a race on an index (the customer's cases) tries again
 
 
 def check_published_at(published_at: datetime | None, now: datetime) -> datetime:
@@ -47,6 +54,21 @@ def check_published_at(published_at: datetime | None, now: datetime) -> datetime
     return published_at
 
 
+@dataclass(frozen=True)
+class Contact:
+    """One inbound message as a channel adapter normalised it (a tweet, a DM, a mail)."""
+
+    channel: str
+    body: str
+    external_id: str
+    sender: Identity
+    actor: str
+    published_at: datetime | None = None
+    origin: Origin = field(default_factory=Origin)
+    customer_name: str | None = None
+    subject: str | None = None
+
+
 class Inbound(CustomerDirectory):
     def open_conversation(
         self,
@@ -60,30 +82,32 @@ class Inbound(CustomerDirectory):
         external_id: str | None = None,
         published_at: datetime | None = None,
         subject: str | None = None,
+        origin: Origin | None = None,
         may_add_identity: bool = True,
         claim: Claim | None = None,
     ) -> Outcome:
         """Open a case from a customer's first contact; a repeat of the same contact is a
         no-op. ``may_add_identity=False`` refuses to give an existing customer a new
         identity on the way (an integration may not redirect where replies go)."""
-
-        def attempt() -> Outcome:
-            return self._open(
-                channel=channel, body=body, actor=actor, customer_id=customer_id,
-                identity=identity, customer_name=customer_name, external_id=external_id,
-                published_at=published_at, subject=subject, may_add_identity=may_add_identity,
-                claim=claim,
-            )  # fmt: skip
-
-        try:
-            return attempt()
-        except (VersionConflictError, IdentityTakenError):
-            # Lost a race: to another record of the same contact, or of the same new customer.
-            if external_id is not None and (found := self._find_inbound(channel, external_id)):
-                return self._unchanged(found, claim)
-            if customer_id is None and identity is not None:
-                return attempt()  # the customer exists now: this contact joins them
-            raise
+        if origin is None or origin.sender is None:
+            base = origin or Origin()
+            origin = Origin(identity, base.brand_account, base.thread_id, base.in_reply_to)
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._open(
+                    channel=channel, body=body, actor=actor, customer_id=customer_id,
+                    identity=identity, customer_name=customer_name, external_id=external_id,
+                    published_at=published_at, subject=subject, origin=origin,
+                    may_add_identity=may_add_identity, claim=claim,
+                )  # fmt: skip
+            except (VersionConflictError, IdentityTakenError):
+                # Lost a race: to another record of the same contact, of the same new
+                # customer, or to another case of the same customer: look, then retry.
+                if external_id is not None and (found := self._find_inbound(channel, external_id)):
+                    return self._unchanged(found, claim)
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _open(
         self,
@@ -97,6 +121,7 @@ class Inbound(CustomerDirectory):
         external_id: str | None,
         published_at: datetime | None,
         subject: str | None,
+        origin: Origin,
         may_add_identity: bool,
         claim: Claim | None,
     ) -> Outcome:
@@ -111,23 +136,47 @@ class Inbound(CustomerDirectory):
         self._check_reachable(customer, channel, field="channel")
         message_id = uuid4()
         conversation = Conversation(
-            customer_id=customer.id,
-            channel=channel,
-            public=v.is_public(channel),
-            subject=subject,
-            message_id=message_id,
-            external_id=external_id,
-            body=body,
-            published_at=published,
-            actor=actor,
-            timestamp=now,
-        )
+            customer_id=customer.id, channel=channel, public=v.is_public(channel),
+            subject=subject, message_id=message_id, external_id=external_id, body=body,
+            published_at=published, observed_at=now,
+            **self._with_account(channel, origin).as_fields(),
+            actor=actor, timestamp=now,
+        )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
+        cases = self._case_index(customer, conversation, actor, now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
-            customer, *identity_claims, conversation, *index,
+            customer, *identity_claims, conversation, *index, cases,
             claim=claim, response=self._outcome(conversation, **extra),
         )  # fmt: skip
+
+    def _with_account(self, channel: str, origin: Origin) -> Origin:
+        """The origin, its brand account defaulting to the one configured for the channel."""
+        if origin.brand_account is not None:
+            return origin
+        account = self.accounts.get(channel)
+        return Origin(origin.sender, account, origin.thread_id, origin.in_reply_to)
+
+    def _case_index(
+        self, customer: Customer, conversation: Conversation, actor: str, now: datetime
+    ) -> CaseIndex:
+        try:
+            cases: CaseIndex = self.repository.get(CaseIndex.create_id(customer.id))
+        except AggregateNotFoundError:
+            cases = CaseIndex(customer_id=customer.id, actor=actor, timestamp=now)
+        cases.add(conversation_id=conversation.id, actor=actor, timestamp=now)
+        return cases
+
+    def cases_of(self, customer: Customer) -> list[UUID]:
+        """The conversations of a customer and of every record merged into it."""
+        try:
+            index: CaseIndex = self.repository.get(CaseIndex.create_id(customer.id))
+            found = list(index.conversation_ids)
+        except AggregateNotFoundError:
+            found = []
+        for absorbed in customer.absorbed:
+            found += self.cases_of(self.get_customer(absorbed))
+        return found
 
     @staticmethod
     def _inbound_index(
@@ -171,6 +220,7 @@ class Inbound(CustomerDirectory):
         actor: str,
         external_id: str | None = None,
         published_at: datetime | None = None,
+        origin: Origin | None = None,
         expected_version: int | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
@@ -179,7 +229,7 @@ class Inbound(CustomerDirectory):
         try:
             return self._receive(
                 conversation_id, channel, body, actor, external_id, published_at,
-                expected_version, claim,
+                origin or Origin(), expected_version, claim,
             )  # fmt: skip
         except VersionConflictError:
             if external_id is not None and (
@@ -205,6 +255,7 @@ class Inbound(CustomerDirectory):
         actor: str,
         external_id: str | None,
         published_at: datetime | None,
+        origin: Origin,
         expected_version: int | None,
         claim: Claim | None,
     ) -> Outcome:
@@ -216,14 +267,10 @@ class Inbound(CustomerDirectory):
         published = check_published_at(published_at, now)
         message_id = uuid4()
         recorded = conversation.receive_message(
-            message_id=message_id,
-            channel=channel,
-            external_id=external_id,
-            body=body,
-            published_at=published,
-            actor=actor,
-            timestamp=now,
-        )
+            message_id=message_id, channel=channel, external_id=external_id, body=body,
+            published_at=published, actor=actor, timestamp=now,
+            origin=self._with_account(channel, origin),
+        )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         extra = {"created": recorded, "message_id": message_id if recorded else None}
         return self._save(
@@ -231,3 +278,53 @@ class Inbound(CustomerDirectory):
             claim=claim, expected_version=expected_version,
             response=self._outcome(conversation, **extra),
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ channels
+    def receive_contact(self, contact: Contact, claim: Claim | None = None) -> Outcome:
+        """Thread a channel's contact into its case, or open one; a repeat is a no-op.
+
+        In order: a contact seen before (its external id); one answering a message of a
+        known case (the customer's earlier tweet, or our reply); a DM from a customer
+        whose open case moved to DM; otherwise a new case on the contact's channel.
+        """
+        if (found := self._find_inbound(contact.channel, contact.external_id)) is not None:
+            return self._unchanged(found, claim)
+        target = self._thread_of(contact)
+        if target is not None:
+            return self.receive_message(
+                target, channel=contact.channel, body=contact.body, actor=contact.actor,
+                external_id=contact.external_id, published_at=contact.published_at,
+                origin=contact.origin, claim=claim,
+            )  # fmt: skip
+        return self.open_conversation(
+            channel=contact.channel, body=contact.body, actor=contact.actor,
+            identity=contact.sender, customer_name=contact.customer_name,
+            external_id=contact.external_id, published_at=contact.published_at,
+            subject=contact.subject, origin=contact.origin, claim=claim,
+        )  # fmt: skip
+
+    def _thread_of(self, contact: Contact) -> UUID | None:
+        """The case a contact continues, if any."""
+        if (reply_to := contact.origin.in_reply_to) is not None:
+            for index_id in (
+                InboundIndex.create_id(contact.channel, reply_to),
+                OutboundIndex.create_id(contact.channel, reply_to),
+            ):
+                try:
+                    return UUID(str(self.repository.get(index_id).conversation_id))
+                except AggregateNotFoundError:
+                    continue
+        if contact.channel in v.PRIVATE_THREADED:
+            return self._open_case_on(contact.sender, contact.channel)
+        return None
+
+    def _open_case_on(self, sender: Identity, channel: str) -> UUID | None:
+        """The sender's latest open (or snoozed) case whose current channel is ``channel``."""
+        customer = self.find_customer(sender)
+        if customer is None:
+            return None
+        for conversation_id in reversed(self.cases_of(customer)):
+            conversation = self._load(Conversation, conversation_id)
+            if conversation.status != v.RESOLVED and conversation.current_channel == channel:
+                return conversation.id
+        return None

@@ -63,3 +63,55 @@ class InboundIndex(Aggregate):
         self.external_id = external_id
         self.conversation_id = conversation_id
         self.message_id = message_id
+
+
+class OutboundIndex(Aggregate):
+    """Maps the channel's id of a delivered reply (our tweet) to its conversation, so a
+    customer answering *our* tweet lands in the same case."""
+
+    TOPIC = "parley.OutboundIndex"
+
+    class Created(Aggregate.Created):
+        TOPIC = "parley.OutboundIndex.Created"
+
+    @staticmethod
+    def create_id(channel: str, external_id: str) -> UUID:
+        return key_id("outbound", f"{channel}:{external_id}")
+
+    @event("Recorded", topic="parley.OutboundIndex.Recorded")
+    def __init__(
+        self,
+        channel: str,
+        external_id: str,
+        conversation_id: UUID,
+        reply_id: UUID,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.channel = channel
+        self.external_id = external_id
+        self.conversation_id = conversation_id
+        self.reply_id = reply_id
+
+
+class CaseIndex(Aggregate):
+    """A customer's conversations, in the order they were opened: where an inbound
+    contact that names no case (a new DM) finds the customer's open one."""
+
+    TOPIC = "parley.CaseIndex"
+
+    class Created(Aggregate.Created):
+        TOPIC = "parley.CaseIndex.Created"
+
+    @staticmethod
+    def create_id(customer_id: UUID) -> UUID:
+        return key_id("cases", str(customer_id))
+
+    @event("Started", topic="parley.CaseIndex.Started")
+    def __init__(self, customer_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.customer_id = customer_id
+        self.conversation_ids: list[UUID] = []
+
+    @event("CaseAdded", topic="parley.CaseIndex.CaseAdded")
+    def add(self, conversation_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.conversation_ids.append(conversation_id)

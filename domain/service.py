@@ -63,10 +63,14 @@ class Service(Application):
         clock: Clock = utc_now,
         *,
         key_ttl: timedelta = DEFAULT_KEY_TTL,
+        accounts: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(env=env)
         self.clock = clock
         self.key_ttl = key_ttl
+        # The brand's own account on each channel (X user id, From address): replies
+        # record the one they leave from, inbound messages the one they reached.
+        self.accounts: dict[str, str] = dict(accounts or {})
         self._check_total_order()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:

@@ -21,6 +21,9 @@ API = "api"  # any other integration posting through the REST API
 
 CHANNELS = (X_PUBLIC, X_DM, EMAIL, CHAT, PHONE, API)
 PUBLIC_CHANNELS = frozenset({X_PUBLIC})
+# Private channels where a new contact that answers nothing joins the sender's open case
+# on that channel (the customer DMs after being asked to), instead of opening one.
+PRIVATE_THREADED = frozenset({X_DM, EMAIL})
 
 # Identity kinds a customer can be reached by, and which channels each one opens.
 IDENTITY_X = "x"  # X user id (the handle is kept beside it, it can change)
@@ -48,9 +51,24 @@ SNOOZED = "snoozed"
 RESOLVED = "resolved"
 
 # Reply delivery statuses.
-QUEUED = "queued"
+QUEUED = "queued"  # waiting for a worker (first, or again after a retryable failure)
+SENDING = "sending"  # an attempt started; its outcome is not recorded yet
 DELIVERED = "delivered"
-FAILED = "failed"
+FAILED = "failed"  # for good, until an operator asks for a retry
+
+# Why a delivery failed: what a person can act on.
+FAILURE_CODES = (
+    "unknown",  # recorded before codes existed
+    "transient",  # the channel or network failed before anything was sent
+    "uncertain",  # it may have been sent (timeout, 5xx): look before trying again
+    "rate_limited",  # tried again at the channel's reset time
+    "recipient_not_following",  # an X DM to someone who does not accept the brand's DMs
+    "duplicate_content",  # X refuses the same text twice: edit the reply
+    "rejected",  # the channel refused the request itself (bad target, too long...)
+    "unauthorized",  # the channel refused Parley's credentials
+    "no_channel",  # no adapter for this channel is configured
+    "gave_up",  # retried as often as allowed
+)
 
 
 def is_public(channel: str) -> bool:
@@ -89,6 +107,29 @@ class Identity:
 
     def as_dict(self) -> dict[str, str | None]:
         return {"kind": self.kind, "value": self.value, "handle": self.handle}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an inbound message came from, as its channel said: who wrote (``sender``),
+    to which brand account, in which external thread (X ``conversation_id``, an e-mail's
+    first Message-ID) and in reply to what (a tweet id, ``In-Reply-To``)."""
+
+    sender: Identity | None = None
+    brand_account: str | None = None
+    thread_id: str | None = None
+    in_reply_to: str | None = None
+
+    def as_fields(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender.as_dict() if self.sender else None,
+            "brand_account": self.brand_account,
+            "thread_id": self.thread_id,
+            "in_reply_to": self.in_reply_to,
+        }
+
+
+NO_ORIGIN = Origin()
 
 
 def check_in(value: str, vocabulary: tuple[str, ...], field: str) -> None:

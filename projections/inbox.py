@@ -19,7 +19,7 @@ from projections.base import Context, Projection, clean, dumps, preview
 from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
 
 NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
-HIDDEN = {"active", "sort_due", "sort_waiting", "replied", "unanswered_since"}  # internal
+HIDDEN = {"active", "sort_due", "sort_waiting", "replied", "unanswered_since", "failed_replies"}
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 ACTIVE = (v.OPEN, v.SNOOZED)  # the default view: every case not resolved
 STATUSES = (v.OPEN, v.SNOOZED, v.RESOLVED)
@@ -30,7 +30,8 @@ COLUMNS = (
     "unanswered_since",
     "awaiting", "waiting_since",
     "first_response_due", "due", "sort_due", "sort_waiting", "last_message_preview",
-    "last_message_at", "snoozed_until", "failed_deliveries", "opened_at", "updated_at",
+    "last_message_at", "snoozed_until", "failed_deliveries", "failed_replies", "opened_at",
+    "updated_at",
     "version", "position",
 )  # fmt: skip
 
@@ -38,8 +39,9 @@ COLUMNS = (
 class Inbox(Projection):
     name = "inbox"
     # 2: the active flag, its ordered indexes, and inbox_counts; 3: awaiting and the
-    # customer's time by domain.awaiting (event order; published_at held to a window)
-    version = 3
+    # customer's time by domain.awaiting (event order; published_at held to a window);
+    # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one)
+    version = 4
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -49,7 +51,8 @@ class Inbox(Projection):
             " awaiting TEXT NOT NULL, waiting_since TEXT,"
             " first_response_due TEXT, due TEXT, sort_due TEXT NOT NULL,"
             " sort_waiting TEXT NOT NULL, last_message_preview TEXT, last_message_at TEXT,"
-            " snoozed_until TEXT, failed_deliveries INTEGER NOT NULL, opened_at TEXT NOT NULL,"
+            " snoozed_until TEXT, failed_deliveries INTEGER NOT NULL, failed_replies TEXT NOT NULL,"
+            " opened_at TEXT NOT NULL,"
             " updated_at TEXT NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
             # The default view (open and snoozed: active = 1) and a view of one status are
@@ -157,6 +160,7 @@ class Inbox(Projection):
             "last_message_at": at,
             "snoozed_until": None,
             "failed_deliveries": 0,
+            "failed_replies": "[]",
             "opened_at": timestamp(event.timestamp),
             "updated_at": timestamp(event.timestamp),
             "version": event.originator_version,
@@ -181,12 +185,25 @@ class Inbox(Projection):
         self._update(ctx, position, event, **self._waiting(self._wait(row).reply()))
 
     def on_Conversation_ReplyDelivered(self, ctx: Context, position: int, event: Any) -> None:
-        self._update(ctx, position, event)
+        self._failed(ctx, position, event, failed=False)
 
     def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
-        row = ctx.rows["inbox"].get(str(event.originator_id)) or {"failed_deliveries": 0}
-        failed = row["failed_deliveries"] + (0 if event.retryable else 1)
-        self._update(ctx, position, event, failed_deliveries=failed)
+        self._failed(ctx, position, event, failed=not event.retryable)
+
+    def on_Conversation_ReplyDispatched(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
+    def on_Conversation_RedeliveryRequested(self, ctx: Context, position: int, event: Any) -> None:
+        self._failed(ctx, position, event, failed=False)
+
+    def _failed(self, ctx: Context, position: int, event: Any, *, failed: bool) -> None:
+        """Which replies of the case failed for good (until delivered or retried)."""
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {"failed_replies": "[]"}
+        replies = set(json.loads(row["failed_replies"]))
+        (replies.add if failed else replies.discard)(str(event.reply_id))
+        self._update(
+            ctx, position, event, failed_replies=dumps(replies), failed_deliveries=len(replies)
+        )
 
     def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event, current_channel=event.to_channel)

@@ -115,11 +115,13 @@ def test_the_global_log_is_in_order_and_after_is_an_exclusive_cursor(
     assert positions == sorted(set(positions))  # strictly increasing; gaps are allowed
     assert positions[-1] == application.head_position()
     names = [type(event).__name__ for _, event in log]
-    # Each opening: customer, its identity index, the conversation, its inbound index.
-    assert names == ["Registered", "Claimed", "Opened", "Recorded"] * 2 + ["ReplyQueued"]
+    # Each opening: customer, its identity index, the conversation, its inbound index,
+    # and the customer's list of cases (started, then the case added).
+    opening = ["Registered", "Claimed", "Opened", "Recorded", "Started", "CaseAdded"]
+    assert names == opening * 2 + ["ReplyQueued"]
     assert log[2][1].originator_id == first.id
-    assert log[6][1].originator_id == second.id
-    assert log[3][0] == first.position  # a command answers with its last event's position
+    assert log[8][1].originator_id == second.id
+    assert log[5][0] == first.position  # a command answers with its last event's position
     assert [e.timestamp for _, e in log] == sorted(e.timestamp for _, e in log)
 
     cursor = positions[3]

@@ -45,6 +45,11 @@ def a_conversation(
         external_id=tweet_id() if external_id is _RANDOM else external_id,
         body="my parcel never arrived",
         published_at=T0 - timedelta(seconds=30),
+        observed_at=T0,
+        sender={"kind": "x", "value": "2244994945", "handle": "ann"},
+        brand_account=None,
+        thread_id=None,
+        in_reply_to=None,
         actor=INTEGRATION,
         timestamp=T0,
     )

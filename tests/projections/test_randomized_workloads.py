@@ -74,6 +74,8 @@ def assert_inbox_mirrors_the_aggregates(world: World, workload: Workload) -> Non
         assert sorted(row["tags"]) == sorted(conversation.tags)
         snoozed = conversation.snoozed_until
         assert row["snoozed_until"] == (snoozed.isoformat() if snoozed else None)
+        failed = [r for r in conversation.replies.values() if r["status"] == "failed"]
+        assert row["failed_deliveries"] == len(failed)
         # One rule for what a case awaits and when a response is due (domain.awaiting).
         due = conversation.due()
         assert (row["awaiting"], row["waiting_since"], row["first_response_due"], row["due"]) == (

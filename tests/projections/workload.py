@@ -66,6 +66,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("resolve"), index, st.sampled_from(v.RESOLUTION_CODES)),
     st.tuples(st.just("deliver"), index, index, st.sampled_from(["d0", "d1"])),
     st.tuples(st.just("fail"), index, index, st.booleans()),
+    st.tuples(st.sampled_from(["dispatch", "redeliver"]), index, index, st.booleans()),
     st.tuples(st.just("register"), st.sampled_from(["x", "email"]), index),
     st.tuples(st.just("merge"), index, index),
     st.tuples(st.just("unmerge"), index),
@@ -241,14 +242,19 @@ class Workload:
                 command[1],
                 lambda c, now: c.add_note(note_id=note, body="psst", actor=AGENT, timestamp=now),
             )
-        if name in ("deliver", "fail"):
+        if name in ("deliver", "fail", "dispatch", "redeliver"):
             _, i, j, detail = command
             conversation = self._conversation(i)
             replies = self.replies.get(conversation, []) if conversation else []
             if conversation is None or not replies:
                 return False
             reply = replies[j % len(replies)]
-            if name == "deliver":
+            if name == "dispatch":
+                attempt = app.find_reply(conversation, reply)["attempts"] + 1
+                app.dispatch_reply(conversation, reply_id=reply, attempt=attempt, actor=WORKER)
+            elif name == "redeliver":
+                app.request_redelivery(conversation, reply_id=reply, actor=SUPERVISOR)
+            elif name == "deliver":
                 app.record_delivery(
                     conversation, reply_id=reply, external_id=f"{reply}-{detail}", actor=WORKER
                 )

@@ -1,0 +1,135 @@
+"""Reply use cases: queue a reply with its target, and record every delivery attempt.
+
+Intent and outcome are separate events (``ReplyQueued``; ``ReplyDispatched`` before the
+channel is called; ``ReplyDelivered`` or ``ReplyDeliveryFailed`` after). Workers call
+these use cases; they never build events themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain import values as v
+from domain.conversation import Conversation
+from domain.customers import CustomerDirectory
+from domain.idempotency import Claim
+from domain.indexes import OutboundIndex
+from domain.outcome import Outcome
+
+
+class Deliveries(CustomerDirectory):
+    def queue_reply(
+        self,
+        conversation_id: UUID,
+        *,
+        kind: str,
+        body: str,
+        actor: str,
+        channel: str | None = None,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Queue an agent's reply; the target (recipient, brand account, the message it
+        answers) is decided now and recorded with it."""
+        conversation = self._load(Conversation, conversation_id)
+        self._check_version(conversation, expected_version)
+        reply_id = uuid4()
+        on = channel or conversation.current_channel
+        conversation.queue_reply(
+            reply_id=reply_id, kind=kind, body=body, channel=channel,
+            recipient=self._recipient(conversation, on),
+            from_account=self.accounts.get(on), actor=actor, timestamp=self.clock(),
+        )  # fmt: skip
+        reply = conversation.replies[str(reply_id)]
+        extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
+        return self._save(
+            conversation, claim=claim, expected_version=expected_version,
+            response=self._outcome(conversation, **extra),
+        )  # fmt: skip
+
+    def _recipient(self, conversation: Conversation, channel: str) -> dict[str, Any] | None:
+        """Whom a reply on ``channel`` reaches: the identity that wrote last on a channel of
+        that kind, else the customer's own identity of that kind (none for chat or API)."""
+        kind = v.CHANNEL_IDENTITY_KIND[channel]
+        if kind is None:
+            return None
+        if (sender := conversation.last_sender(kind)) is not None:
+            return sender
+        customer = self.customer_of(conversation.customer_id)
+        return next((dict(i) for i in self.identities_of(customer) if i["kind"] == kind), None)
+
+    def find_reply(self, conversation_id: UUID, reply_id: UUID) -> dict[str, Any]:
+        conversation = self._load(Conversation, conversation_id)
+        return dict(conversation._reply(reply_id))
+
+    def dispatch_reply(
+        self, conversation_id: UUID, *, reply_id: UUID, attempt: int, actor: str
+    ) -> Outcome:
+        """Record that attempt ``attempt`` starts, before the channel is called."""
+        conversation = self._load(Conversation, conversation_id)
+        conversation.dispatch_reply(
+            reply_id=reply_id, attempt=attempt, actor=actor, timestamp=self.clock()
+        )
+        return self._save(conversation, response=self._outcome(conversation))
+
+    def record_delivery(
+        self,
+        conversation_id: UUID,
+        *,
+        reply_id: UUID,
+        external_id: str,
+        actor: str,
+        attempt: int | None = None,
+        found: bool = False,
+    ) -> Outcome:
+        """Record that a reply reached its channel as ``external_id``, and index that id
+        so an answer to it lands in this case. A repeat is a no-op."""
+        conversation = self._load(Conversation, conversation_id)
+        now = self.clock()
+        changed = conversation.record_delivery(
+            reply_id=reply_id, external_id=external_id, actor=actor, timestamp=now,
+            attempt=attempt, found=found,
+        )  # fmt: skip
+        channel = conversation.replies[str(reply_id)]["channel"]
+        index = [
+            OutboundIndex(
+                channel=channel, external_id=external_id, conversation_id=conversation.id,
+                reply_id=reply_id, actor=actor, timestamp=now,
+            )
+        ] if changed else []  # fmt: skip
+        return self._save(conversation, *index, response=self._outcome(conversation))
+
+    def record_delivery_failure(
+        self,
+        conversation_id: UUID,
+        *,
+        reply_id: UUID,
+        reason: str,
+        attempt: int,
+        retryable: bool,
+        actor: str,
+        code: str = "unknown",
+        retry_at: datetime | None = None,
+    ) -> Outcome:
+        conversation = self._load(Conversation, conversation_id)
+        conversation.record_delivery_failure(
+            reply_id=reply_id, reason=reason, attempt=attempt, retryable=retryable,
+            code=code, retry_at=retry_at, actor=actor, timestamp=self.clock(),
+        )  # fmt: skip
+        return self._save(conversation, response=self._outcome(conversation))
+
+    def request_redelivery(
+        self,
+        conversation_id: UUID,
+        *,
+        reply_id: UUID,
+        actor: str,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Try a failed reply again (an operator fixed the cause)."""
+        conversation = self._load(Conversation, conversation_id)
+        conversation.request_redelivery(reply_id=reply_id, actor=actor, timestamp=self.clock())
+        extra = {"reply_id": reply_id}
+        return self._save(conversation, claim=claim, response=self._outcome(conversation, **extra))

@@ -1,0 +1,83 @@
+"""Events stored by earlier versions still load, upcast to what the code reads now.
+
+``fixtures/events_v1.json`` holds a conversation's events exactly as the version before
+replies were delivered stored them (class version 1 of Opened, MessageReceived,
+ReplyQueued, ReplyDelivered, ReplyDeliveryFailed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from domain import values as v
+from domain.application import Conversations
+
+FIXTURE = Path(__file__).parent / "fixtures" / "events_v1.json"
+
+
+def load_fixture(app: Conversations) -> UUID:
+    fixture = json.loads(FIXTURE.read_text())
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(e["originator_id"]),
+                originator_version=e["originator_version"],
+                topic=e["topic"],
+                state=e["state"].encode(),
+            )
+            for e in fixture["events"]
+        ]
+    )
+    return UUID(fixture["conversation_id"])
+
+
+def test_a_conversation_stored_by_the_first_version_loads_with_its_new_fields(
+    application: Conversations,
+) -> None:
+    cid = load_fixture(application)
+
+    conversation = application.get_conversation(cid)
+
+    first, second = conversation.messages
+    assert first["external_id"] == "1800000000000000001"
+    assert first["observed_at"].isoformat() == "2026-11-20T09:01:00+00:00"
+    assert first["published_at"].isoformat() == "2026-11-20T08:59:00+00:00"
+    assert (first["sender"], first["brand_account"], first["thread_id"]) == (None, None, None)
+    assert second["in_reply_to"] is None
+    delivered, failed = sorted(conversation.replies.values(), key=lambda r: r["queued_at"])
+    assert (delivered["status"], delivered["external_id"]) == (v.DELIVERED, "1800000000000000009")
+    assert (delivered["in_reply_to"], delivered["recipient"], delivered["from_account"]) == (
+        None, None, None,
+    )  # fmt: skip
+    assert (failed["status"], failed["failure_code"], failed["last_error"]) == (
+        v.QUEUED, "unknown", "503 from X",
+    )  # fmt: skip
+    assert conversation.version == 6
+
+
+def test_old_events_read_in_the_log_as_the_new_versions(application: Conversations) -> None:
+    cid = load_fixture(application)
+
+    events = {type(e).__name__: e for _, e in application.global_events(limit=100)}
+
+    assert events["Opened"].sender is None  # type: ignore[attr-defined]
+    assert events["Opened"].observed_at == events["Opened"].timestamp  # type: ignore[attr-defined]
+    assert events["ReplyQueued"].in_reply_to is None  # type: ignore[attr-defined]
+    assert events["ReplyDelivered"].found is False  # type: ignore[attr-defined]
+    assert events["ReplyDeliveryFailed"].code == "unknown"  # type: ignore[attr-defined]
+    assert application.get_conversation(cid).awaiting == "nothing"
+
+
+def test_a_conversation_continues_after_its_old_events(application: Conversations) -> None:
+    cid = load_fixture(application)
+
+    replied = application.queue_reply(cid, kind="answer", body="Shipped!", actor="agent:alice")
+
+    conversation = application.get_conversation(cid)
+    reply = conversation.replies[str(replied.extra["reply_id"])]
+    assert reply["in_reply_to"] == "1800000000000000005"  # the customer's latest tweet
+    assert reply["recipient"] == {"kind": "x", "value": "2244994945", "handle": "ann"}
