@@ -1,0 +1,1 @@
+"""Channel adapters: the code that talks to the outside services (X, email, ...)."""
