@@ -39,6 +39,16 @@ class Settings:
     stream_token_check_seconds: float = 30.0  # a revoked token's streams end within this
     idempotency_ttl_hours: float = 24.0  # how long an Idempotency-Key's answer is kept
     public_url: str = ""  # the API's base URL as clients reach it (the spec's `servers`)
+    # X (Twitter): credentials of the brand's app and account; empty base URL = the real API
+    x_api_base_url: str = ""
+    x_consumer_key: str = ""
+    x_consumer_secret: str = ""
+    x_access_token: str = ""
+    x_access_token_secret: str = ""
+    x_brand_user_id: str = ""
+    x_keywords: str = ""  # comma-separated brand and product words searched besides @mentions
+    x_poll_seconds: int = 60  # how often mentions, searches and DMs are polled
+    outbox_batch: int = 200  # events the outbox reads per step
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +81,16 @@ class Settings:
             return ":memory:"
         path = Path(self.sqlite_path)
         return str(path.with_name(f"{path.stem}-projections{path.suffix or '.sqlite'}"))
+
+    def x_configured(self) -> bool:
+        return all((self.x_consumer_key, self.x_consumer_secret, self.x_access_token,
+                    self.x_access_token_secret, self.x_brand_user_id))  # fmt: skip
+
+    def accounts(self) -> dict[str, str]:
+        """The brand's own account on each channel, as replies and messages record it."""
+        return {"x_public": self.x_brand_user_id, "x_dm": self.x_brand_user_id} if (
+            self.x_brand_user_id
+        ) else {}  # fmt: skip
 
     def creates_tables(self) -> bool:
         if self.create_tables == "auto":

@@ -1,0 +1,226 @@
+"""X (Twitter) through tweepy's ``Client`` (API v2): public replies, DMs, and looking for
+a reply an earlier attempt may have posted.
+
+X has no idempotency key, so after an uncertain attempt the delivery job asks
+:meth:`XChannel.find` first: the brand's recent tweets replying to the same tweet, or
+its DMs to the same person, with the reply's text. Every call is counted per route and
+outcome, and the rate-limit headers kept, in Redis (X bills per call).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+import requests
+import tweepy
+
+from workers.channels.base import (
+    DeliveryError,
+    Outgoing,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    UncertainError,
+)
+from workers.channels.x_transport import X_API, mount
+
+log = logging.getLogger(__name__)
+
+CALLS = "parley:x:calls"  # hash: "METHOD /2/route status" -> count
+LIMITS = "parley:x:limits"  # hash: "METHOD /2/route" -> {"limit", "remaining", "reset"}
+LOOK_BACK = timedelta(minutes=5)  # how far before queuing a found reply may have been posted
+_ID = re.compile(r"/\d+(?=/|$)|/[0-9]+-[0-9]+(?=/|$)")
+
+
+class DuplicateContentError(PermanentError):
+    """X refused the text as one the brand already posted: maybe an earlier attempt did."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("duplicate_content", reason)
+
+
+def route_of(method: str, url: str) -> str:
+    """``GET /2/users/:id/mentions`` from a request: the unit X bills and limits."""
+    path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+    return f"{method} /{_ID.sub('/:id', '/' + path)[1:]}"
+
+
+class Usage:
+    """Counts every call to X and keeps the last rate-limit headers, per route."""
+
+    def __init__(self, client: redis.Redis | None) -> None:
+        self.redis = client
+
+    def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if self.redis is None:
+            return
+        route = route_of(response.request.method or "GET", response.request.url or "")
+        try:
+            pipe = self.redis.pipeline()
+            pipe.hincrby(CALLS, f"{route} {response.status_code}", 1)
+            if "x-rate-limit-limit" in response.headers:
+                limit = {k: response.headers.get(f"x-rate-limit-{k}") for k in
+                         ("limit", "remaining", "reset")}  # fmt: skip
+                pipe.hset(LIMITS, route, json.dumps(limit))
+            pipe.execute()
+        except redis.RedisError as error:
+            log.debug("could not count an X call: %s", error)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``parley channels status`` and ``GET /v1/ops/channels`` show."""
+        assert self.redis is not None
+        calls: dict[str, dict[str, int]] = {}
+        for key, count in self.redis.hgetall(CALLS).items():  # type: ignore[union-attr]
+            route, _, status = key.decode().rpartition(" ")
+            calls.setdefault(route, {})[status] = int(count)
+        limits = {
+            k.decode(): json.loads(x)
+            for k, x in self.redis.hgetall(LIMITS).items()  # type: ignore[union-attr]
+        }
+        return {"calls": calls, "rate_limits": limits}
+
+
+def client_for(settings: Any, usage: Usage, timeout: float = 10.0) -> tweepy.Client:
+    """A tweepy ``Client`` with Parley's credentials, a timeout, and every call counted.
+
+    ``wait_on_rate_limit`` stays off: a job must never sleep inside a call (TRAPS), it
+    reschedules at the reset time instead.
+    """
+    client = tweepy.Client(
+        consumer_key=settings.x_consumer_key,
+        consumer_secret=settings.x_consumer_secret,
+        access_token=settings.x_access_token,
+        access_token_secret=settings.x_access_token_secret,
+        wait_on_rate_limit=False,
+    )
+    mount(client.session, settings.x_api_base_url or X_API, timeout=timeout)
+    client.session.hooks["response"].append(usage.hook)
+    return client
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """tweepy's and requests' errors as the delivery job's: transient, uncertain, rate
+    limited, or permanent with a reason a person can act on."""
+    try:
+        yield
+    except tweepy.TooManyRequests as error:
+        reset = error.response.headers.get("x-rate-limit-reset")
+        when = (
+            datetime.fromtimestamp(int(reset), UTC)
+            if reset and reset.isdigit()
+            else datetime.now(UTC) + timedelta(minutes=15)
+        )
+        raise RateLimitedError(f"X rate limit reached; it resets at {when.isoformat()}", when)
+    except tweepy.Forbidden as error:
+        text = " ".join([*error.api_messages, str(error)]).lower()
+        if "duplicate" in text:
+            raise DuplicateContentError(
+                "X refuses a text the brand posted already: edit the reply and send it again"
+            ) from error
+        if "cannot send messages" in text or "not permitted to send" in text:
+            raise PermanentError(
+                "recipient_not_following",
+                "X refused the DM: the customer does not accept DMs from the brand (they must "
+                "follow it or open their DMs); ask them in public, then retry",
+            ) from error
+        raise PermanentError("rejected", f"X refused it: {_message(error)}") from error
+    except tweepy.Unauthorized as error:
+        raise PermanentError(
+            "unauthorized", "X refused Parley's credentials: check PARLEY_X_* and retry"
+        ) from error
+    except (tweepy.BadRequest, tweepy.NotFound) as error:
+        raise PermanentError("rejected", f"X refused it: {_message(error)}") from error
+    except tweepy.TwitterServerError as error:
+        raise UncertainError(f"X answered {error.response.status_code}") from error
+    except requests.ConnectTimeout as error:
+        raise TransientError(f"X did not answer the connection: {error}") from error
+    except requests.ConnectionError as error:
+        if "refused" in str(error).lower():
+            raise TransientError(f"X refused the connection: {error}") from error
+        raise UncertainError(f"the connection to X broke: {error}") from error
+    except requests.Timeout as error:
+        raise UncertainError(f"X did not answer in time: {error}") from error
+    except tweepy.TweepyException as error:
+        raise UncertainError(f"X: {error}") from error
+
+
+def _message(error: tweepy.HTTPException) -> str:
+    return "; ".join(error.api_messages) or str(error.response.status_code)
+
+
+class XChannel:
+    """Outbound on ``x_public`` (a reply tweet) and ``x_dm`` (a direct message)."""
+
+    def __init__(self, client: tweepy.Client, brand_user_id: str) -> None:
+        self.client = client
+        self.brand_user_id = brand_user_id
+
+    def send(self, outgoing: Outgoing) -> str:
+        with translated():
+            if outgoing.channel == "x_dm":
+                return self._dm(outgoing)
+            return self._tweet(outgoing)
+
+    def _tweet(self, outgoing: Outgoing) -> str:
+        text = outgoing.body
+        handle = (outgoing.recipient or {}).get("handle")
+        if outgoing.in_reply_to is None and handle:
+            text = f"@{handle} {text}"  # nothing to answer: mention the customer instead
+        response = self.client.create_tweet(
+            text=text, in_reply_to_tweet_id=outgoing.in_reply_to, user_auth=True
+        )
+        return str(response.data["id"])
+
+    def _dm(self, outgoing: Outgoing) -> str:
+        recipient = (outgoing.recipient or {}).get("value")
+        if not recipient:
+            raise PermanentError("rejected", "the case names no X account to send the DM to")
+        response = self.client.create_direct_message(
+            participant_id=recipient, text=outgoing.body, user_auth=True
+        )
+        return str(response.data["dm_event_id"])
+
+    def find(self, outgoing: Outgoing) -> str | None:
+        """The id of this reply if X has it already (posted by an earlier attempt)."""
+        since = outgoing.queued_at - LOOK_BACK
+        try:
+            with translated():
+                if outgoing.channel == "x_dm":
+                    return self._find_dm(outgoing, since)
+                return self._find_tweet(outgoing, since)
+        except DeliveryError as error:
+            raise UncertainError(f"could not look for an earlier attempt on X: {error}") from error
+
+    def _find_tweet(self, outgoing: Outgoing, since: datetime) -> str | None:
+        response = self.client.get_users_tweets(
+            self.brand_user_id, max_results=100, start_time=since,
+            tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
+        )  # fmt: skip
+        for tweet in response.data or []:
+            replied = {r["id"] for r in (tweet.referenced_tweets or []) if r["type"] == "replied_to"}
+            answers = outgoing.in_reply_to in replied if outgoing.in_reply_to else not replied
+            if answers and tweet.text.endswith(outgoing.body):
+                return str(tweet.id)
+        return None
+
+    def _find_dm(self, outgoing: Outgoing, since: datetime) -> str | None:
+        recipient = (outgoing.recipient or {}).get("value")
+        if not recipient:
+            return None
+        response = self.client.get_direct_message_events(
+            participant_id=recipient, event_types="MessageCreate", max_results=100,
+            dm_event_fields=["sender_id", "created_at", "dm_conversation_id"], user_auth=True,
+        )  # fmt: skip
+        for dm in response.data or []:
+            sent = dm.created_at is None or dm.created_at >= since
+            if str(dm.sender_id) == self.brand_user_id and dm.text == outgoing.body and sent:
+                return str(dm.id)
+        return None

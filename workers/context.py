@@ -1,0 +1,68 @@
+"""What a job needs, built once per process on first use (never at import).
+
+RQ's default worker forks a work-horse per job, so connections are opened in the job's
+process, lazily: the application (the event store), Redis, and the channel adapters
+configured by ``PARLEY_*`` settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import redis
+
+from app.config import Settings, event_store_env
+from domain.application import Conversations
+from workers.channels.base import Channel
+
+_current: Context | None = None
+
+
+@dataclass
+class Context:
+    settings: Settings
+    application: Conversations
+    redis: redis.Redis
+    channels: dict[str, Channel] = field(default_factory=dict)
+    pid: int = field(default_factory=os.getpid)
+
+    def close(self) -> None:
+        self.application.close()
+        self.redis.close()
+
+
+def build(settings: Settings) -> Context:
+    application = Conversations(
+        env=event_store_env(settings),
+        key_ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        accounts=settings.accounts(),
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    return Context(settings, application, client, channels_for(settings, client))
+
+
+def channels_for(settings: Settings, client: redis.Redis) -> dict[str, Channel]:
+    """The outbound adapters the settings configure, by channel."""
+    channels: dict[str, Channel] = {}
+    if settings.x_configured():
+        from workers.channels.x import Usage, XChannel, client_for
+
+        x = XChannel(client_for(settings, Usage(client)), settings.x_brand_user_id)
+        channels |= {"x_public": x, "x_dm": x}
+    return channels
+
+
+def current() -> Context:
+    """This process's context (a forked work-horse builds its own)."""
+    global _current
+    if _current is None or _current.pid != os.getpid():
+        _current = build(Settings.from_env())
+    return _current
+
+
+def use(context: Context | None) -> None:
+    """Run jobs in this process with ``context`` (tests, a SimpleWorker, the bench)."""
+    global _current
+    _current = context
