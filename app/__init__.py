@@ -13,6 +13,7 @@ from app.docs import configure_docs, register_docs
 from app.errors import ProblemApi, register_error_handlers
 from app.requests import register_request_checks
 from app.routing import register_path_ids
+from app.spec_rules import RulesPlugin, no_nul
 from app.streaming import Streams
 from app.token_use import TokenUse
 from domain.application import Clock, Conversations, utc_now
@@ -82,7 +83,8 @@ def create_app(
         # Embedded (SQLite) default: the read models' tables come up with the app.
         follower_for(application, read_store).setup()
     register_path_ids(app)
-    api = ProblemApi(app)
+    api = ProblemApi(app, spec_kwargs={"extra_plugins": [RulesPlugin()]})
+    api.ma_plugin.converter.add_attribute_function(no_nul)  # type: ignore[union-attr]
     api.spec.components.schemas.pop("PaginationMetadata", None)  # flask-smorest's; unused
     app.extensions["parley.api"] = api
     register_error_handlers(app)

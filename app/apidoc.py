@@ -20,6 +20,9 @@ from app.parsing import ParleyParser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Visible ASCII, spaces only inside: what a header carries safely everywhere.
+KEY_PATTERN = "^[!-~](?:[ -~]*[!-~])?$"
+
 PROBLEM = "application/problem+json"
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -70,7 +73,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "make this POST safe to retry: the same key and body from the same "
         "token within 24 hours get the first answer again (`Idempotent-Replayed: true`) and "
         "write nothing; the same key with another body is 422",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "schema": {"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": 255},
     },
 }
 
@@ -115,6 +118,24 @@ def problem_response(status: int, schema: Any) -> dict[str, Any]:
     return response
 
 
+def links(key: str, parameter: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links from a created resource's ``id`` to the operations on it (clients
+    and stateful testers follow them)."""
+    return {
+        op: {"operationId": op, "parameters": {parameter: f"$response.body#/{key}"}}
+        for op in operation_ids
+    }
+
+
+CONVERSATION_LINKS = links(
+    "id", "conversation_id", "getConversation", "listConversationEvents", "recordMessage",
+    "queueReply", "assignConversation", "addNote", "changeTags", "resolveConversation",
+)  # fmt: skip
+CUSTOMER_LINKS = links(
+    "id", "customer_id", "getCustomer", "addCustomerIdentity", "getCustomerHistory"
+)
+
+
 def header_refs(*names: str) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
@@ -155,6 +176,7 @@ class Blueprint(flask_smorest.Blueprint):
         location: bool = False,
         also: dict[int, tuple[Any, str]] | None = None,
         problems: tuple[int, ...] = WRITE_PROBLEMS,
+        follow: dict[str, Any] | None = None,
     ) -> Callable[[F], F]:
         """A write's documentation: its answer (ETag, Location), the headers it reads,
         ``also`` other successful answers, and its problems."""
@@ -173,6 +195,8 @@ class Blueprint(flask_smorest.Blueprint):
             )(view)
             names = ("IfMatch", "IdempotencyKey") if if_match else ("IdempotencyKey",)
             view = self.request_headers(*names)(view)
+            if follow:
+                view = flask_smorest.Blueprint.doc(responses={status: {"links": follow}})(view)
             return self.operation(operation_id)(view)
 
         return decorator

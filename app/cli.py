@@ -165,6 +165,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 60)
+            self.cfg.set("limit_request_line", 8190)  # gunicorn's largest: long cursors fit
             # Ends open streams at once on SIGTERM/SIGINT, not after the graceful timeout.
             self.cfg.set("worker_class", "app.serving.StreamingWorker")
 

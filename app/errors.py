@@ -87,6 +87,12 @@ class ProblemSchema(Schema):
     detail = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema), metadata={"description": "per field"})
     current_version = fields.Integer(metadata={"description": "on 409/412: the version now"})
+    allowed_roles = fields.List(
+        fields.String(), metadata={"description": "on 403: the roles that may do this"}
+    )
+    projection = fields.String(
+        metadata={"description": "on 503 projection-outdated: the read model being rebuilt"}
+    )
 
 
 def problem(
@@ -167,7 +173,9 @@ class ProblemApi(Api):
         headers = dict(data.get("headers") or {})
         if code == 405 and error.get_response().headers.get("Allow"):
             headers["Allow"] = error.get_response().headers["Allow"]
-        return problem(code, error.name, detail, errors=errors, headers=headers)
+        return problem(
+            code, HTTP_TITLES.get(code, error.name), detail, errors=errors, headers=headers
+        )
 
 
 LOCATIONS = {"headers": "header", "querystring": "query", "view_args": "path"}  # webargs'
@@ -241,7 +249,7 @@ def register_error_handlers(app: Flask) -> None:
         """A value the schema let through but a value object refused (still the client's)."""
         errors = _flatten(error.normalized_messages(), "json")
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(422, "Unprocessable Content", detail, errors=errors)
+        return problem(422, HTTP_TITLES[422], detail, errors=errors)
 
     @app.errorhandler(ProjectionOutdatedError)
     def handle_projection_outdated(error: ProjectionOutdatedError) -> Response:

@@ -8,11 +8,13 @@ optional claim) to :func:`execute`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Response, g, json, request
 
+from app.apidoc import KEY_PATTERN
 from app.auth import current_principal
 from app.errors import RequestFieldError
 from app.state import application
@@ -24,18 +26,21 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 
 
-def expected_version() -> int | None:
-    """The version named by ``If-Match`` (``"7"``, ``W/"7"`` or ``7``), or None.
+IF_MATCH = re.compile(r'(\*|(W/)?"?([0-9]{1,18})"?)')
 
-    A value that names no version can match nothing, so it is a failed precondition.
+
+def expected_version() -> int | None:
+    """The version named by ``If-Match`` (``"7"``, ``W/"7"`` or ``7``), or None for ``*``.
+
+    A value that is no version at all is the client's mistake: 422 naming the header.
     """
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    value = header.strip().removeprefix("W/").strip('"')
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        return -1
-    return int(value)
+    match = IF_MATCH.fullmatch(header.strip())
+    if match is None:
+        raise RequestFieldError("If-Match", "header", 'a version as the ETag gives it ("7"), or *')
+    return None if match.group(1) == "*" else int(match.group(3))
 
 
 def idempotent_request() -> IdempotentRequest | None:
@@ -47,9 +52,11 @@ def idempotent_request() -> IdempotentRequest | None:
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is None:
         return None
-    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not re.fullmatch(KEY_PATTERN, key):
         raise RequestFieldError(
-            IDEMPOTENCY_KEY, "header", f"1 to {MAX_KEY_LENGTH} printable characters"
+            IDEMPOTENCY_KEY,
+            "header",
+            f"1 to {MAX_KEY_LENGTH} visible ASCII characters (spaces only inside)",
         )
     body = request.get_json(silent=True)
     return IdempotentRequest(

@@ -10,6 +10,8 @@ new case.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -33,7 +35,9 @@ from domain.indexes import CaseIndex, InboundIndex, OutboundIndex
 from domain.outcome import Outcome
 from domain.values import Identity, Origin
 
-ATTEMPTS = 3  # an opening that lost a race on an index (the customer's cases) tries again
+# An opening that lost a race on an index (most often the customer's list of cases, when
+# several of their contacts arrive at once) tries again, a little later each time.
+ATTEMPTS = 12
 
 
 def check_published_at(published_at: datetime | None, now: datetime) -> datetime:
@@ -107,6 +111,7 @@ class Inbound(CustomerDirectory):
                     return self._unchanged(found, claim)
                 if attempt == ATTEMPTS - 1:
                     raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _open(

@@ -6,6 +6,7 @@ transcoding and come back as plain strings anyway); these tuples are the vocabul
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,18 @@ def is_public(channel: str) -> bool:
     return channel in PUBLIC_CHANNELS
 
 
+# What a value of each identity kind looks like; the API's schema states the same
+# patterns (ECMA and Python regexes alike: ASCII classes only), so a client can check them.
+IDENTITY_PATTERNS: dict[str, tuple[str, str]] = {
+    IDENTITY_X: (r"[0-9]{1,20}", "an X identity is the account's numeric user id"),
+    IDENTITY_EMAIL: (
+        r"[ \t]*[^@ \t\r\n]+@[^@ \t\r\n]+[ \t]*",
+        "an e-mail address needs one @ between two parts, and no spaces",
+    ),
+    IDENTITY_PHONE: (r"(?=(?:[^0-9]*[0-9]){3})[\s\S]+", "a phone number needs at least 3 digits"),
+}
+
+
 @dataclass(frozen=True)
 class Identity:
     """A way to reach a customer on a channel: an X user, an e-mail address, a phone."""
@@ -87,13 +100,9 @@ class Identity:
     def __post_init__(self) -> None:
         if self.kind not in IDENTITY_KINDS:
             raise ValueError(f"unknown identity kind {self.kind!r}")
-        normalised = self.key.partition(":")[2]
-        if not normalised:
-            raise ValueError("an identity needs a value")
-        if self.kind == IDENTITY_EMAIL and "@" not in normalised.strip("@"):
-            raise ValueError("an e-mail address needs an @ between two parts")
-        if self.kind == IDENTITY_PHONE and sum(ch.isdigit() for ch in normalised) < 3:
-            raise ValueError("a phone number needs at least 3 digits")
+        pattern, rule = IDENTITY_PATTERNS[self.kind]
+        if not re.fullmatch(pattern, self.value):
+            raise ValueError(rule)
 
     @property
     def key(self) -> str:
@@ -102,7 +111,7 @@ class Identity:
         if self.kind == IDENTITY_EMAIL:
             value = value.lower()
         if self.kind == IDENTITY_PHONE:
-            value = "".join(ch for ch in value if ch.isdigit() or ch == "+")
+            value = "".join(ch for ch in value if ch in "0123456789+")
         return f"{self.kind}:{value}"
 
     def as_dict(self) -> dict[str, str | None]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import redis
 
 from app.config import Settings, event_store_env
 from domain.application import Conversations
+from projections.db import ReadStore, open_read_store
 from workers.channels.base import Channel
 
 _current: Context | None = None
@@ -27,10 +29,30 @@ class Context:
     redis: redis.Redis
     channels: dict[str, Channel] = field(default_factory=dict)
     pid: int = field(default_factory=os.getpid)
+    _read_store: ReadStore | None = None
+    _x_client: Any = None
+
+    @property
+    def read_store(self) -> ReadStore:
+        """The read store's database: where the outbox and the polls keep their cursors."""
+        if self._read_store is None:
+            self._read_store = open_read_store(self.settings)
+        return self._read_store
+
+    @property
+    def x_client(self) -> Any:
+        """tweepy's Client with Parley's credentials (every call counted)."""
+        if self._x_client is None:
+            from workers.channels.x import Usage, client_for
+
+            self._x_client = client_for(self.settings, Usage(self.redis))
+        return self._x_client
 
     def close(self) -> None:
         self.application.close()
         self.redis.close()
+        if self._read_store is not None:
+            self._read_store.close()
 
 
 def build(settings: Settings) -> Context:

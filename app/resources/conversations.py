@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from app.apidoc import Blueprint
+from app.apidoc import CONVERSATION_LINKS, Blueprint
 from app.auth import current_principal, may_read_notes, requires
 from app.schemas import conversations as s
 from app.schemas.common import EventPageSchema, PageArgsSchema, to_identity
@@ -57,6 +57,7 @@ def _run(
     description="opened",
     if_match=False,
     location=True,
+    follow=CONVERSATION_LINKS,
     also={
         200: (
             s.OpenedSchema,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from app.apidoc import Blueprint
+from app.apidoc import CUSTOMER_LINKS, Blueprint
 from app.auth import current_principal, requires
 from app.readside import catch_up, headers_for, read_store
 from app.schemas import customers as s
@@ -42,7 +42,9 @@ def _view(customer: Customer) -> tuple[dict[str, Any], int, dict[str, str]]:
 @blp.route("", methods=["POST"])
 @requires(OPEN)
 @blp.arguments(s.RegisterCustomerSchema)
-@blp.write("registerCustomer", 201, OutcomeSchema, if_match=False, location=True)
+@blp.write(
+    "registerCustomer", 201, OutcomeSchema, if_match=False, location=True, follow=CUSTOMER_LINKS
+)
 def register_customer(data: dict[str, Any]) -> Any:
     """Register a customer with one or more identities (each may belong to one customer)"""
     identities = [to_identity(i) for i in data["identities"]]

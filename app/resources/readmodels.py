@@ -39,9 +39,7 @@ def inbox(args: dict[str, Any]) -> Any:
     try:
         page = query_inbox(read_store(), args, limit=limit, cursor=cursor)
     except ValueError as error:
-        raise RequestFieldError(
-            "cursor", "query", "not a cursor of this inbox: pass a page's next_cursor as it is"
-        ) from error
+        raise RequestFieldError("cursor", "query", s.BAD_CURSOR) from error
     return {**page, "projection": meta}, 200, headers_for(meta)
 
 

@@ -120,7 +120,17 @@ def _start(args: dict[str, Any], last_id: str | None, store: ReadStore) -> Curso
             "description": STREAM_DOC,
             "content": {
                 "text/event-stream": {
-                    "schema": {"type": "string"},
+                    # One message, as SSE clients parse it (comments and the first
+                    # `retry:` line carry no event).
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": ["event", "inbox"]},
+                            "id": {"type": "string", "pattern": r"^[0-9]{1,19}-[0-9]{1,19}$"},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                            "retry": {"type": "integer"},
+                        },
+                    },
                     "example": 'id: 7-7\nevent: event\ndata: {"position": 7}\n\n',
                 }
             },

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain import values as v
 
@@ -38,21 +39,30 @@ class StrictSchema(Schema):
     """Unknown fields are an error (marshmallow's default), so a typo is never ignored."""
 
 
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("must not be blank")
+def check_identity_value(data: dict[str, Any]) -> None:
+    """The value's rule for its kind (``domain.values.IDENTITY_PATTERNS``), on ``value``."""
+    kind, value = data.get("kind"), data.get("value")
+    if kind in v.IDENTITY_PATTERNS and isinstance(value, str):
+        pattern, rule = v.IDENTITY_PATTERNS[kind]
+        if not re.fullmatch(pattern, value):
+            raise ValidationError(rule, field_name="value")
 
 
 class IdentitySchema(StrictSchema):
+    """How to reach a customer; ``value``'s syntax depends on ``kind`` (the document
+    says so with one ``if``/``then`` per kind)."""
+
     kind = fields.String(required=True, validate=validate.OneOf(v.IDENTITY_KINDS))
     value = fields.String(
         required=True,
-        validate=[
-            validate.Length(min=1, max=320),
-            _not_blank,
-        ],
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "x: the numeric user id; email: an address; phone: 3+ digits"},
     )
     handle = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+    @validates_schema
+    def value_fits_kind(self, data: dict[str, Any], **kwargs: object) -> None:
+        check_identity_value(data)
 
 
 @overload

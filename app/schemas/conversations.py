@@ -54,8 +54,9 @@ class ReceiveMessageSchema(StrictSchema):
 
 
 class MessageRecordedSchema(OutcomeSchema):
-    created = fields.Boolean()
-    message_id = fields.UUID()
+    created = fields.Boolean(metadata={"description": "false when it was recorded before"})
+    message_id = fields.UUID(allow_none=True)
+    customer_id = fields.UUID(metadata={"description": "the case's customer"})
 
 
 class QueueReplySchema(StrictSchema):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from app.schemas.common import IdentitySchema, StrictSchema
+from marshmallow import Schema, fields, validate, validates_schema
+
+from app.schemas.common import IdentitySchema, StrictSchema, check_identity_value
 
 
 class RegisterCustomerSchema(StrictSchema):
@@ -24,7 +26,17 @@ class MergeCustomerSchema(StrictSchema):
 
 class LookupArgsSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(("x", "email", "phone")))
-    value = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    value = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=320),
+        metadata={
+            "description": "as for that kind of identity (x: digits; email: an @; phone: 3+ digits)"
+        },
+    )
+
+    @validates_schema
+    def value_fits_kind(self, data: dict[str, Any], **kwargs: object) -> None:
+        check_identity_value(data)
 
 
 class CustomerSchema(Schema):

@@ -8,6 +8,8 @@ from webargs.fields import DelimitedList
 from app.schemas.common import MAX_POSITION, StrictSchema, UTCDateTime
 from domain import values as v
 
+BAD_CURSOR = "not a cursor of this inbox: pass a page's next_cursor as it is"
+
 
 class MinPositionArgs(StrictSchema):
     min_position = fields.Integer(
@@ -37,7 +39,16 @@ class InboxQueryArgsSchema(MinPositionArgs):
     tag = fields.String(validate=validate.Length(min=1, max=50))
     awaiting = fields.String(validate=validate.OneOf(("acknowledgement", "reply", "nothing")))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(min=1, max=400))
+    cursor = fields.String(
+        validate=[
+            validate.Length(min=1, max=400),
+            validate.Regexp(r"^[A-Za-z0-9_-]+$", error=BAD_CURSOR),
+        ],
+        metadata={
+            "description": "a page's next_cursor, as it was given",
+            "pattern": "^[A-Za-z0-9_-]+$",
+        },
+    )
 
 
 class InboxItemSchema(Schema):

@@ -120,7 +120,7 @@ def test_an_empty_or_overlong_key_is_a_422_naming_it(client, auth, flask_app, ke
         {
             "field": "Idempotency-Key",
             "location": "header",
-            "message": "1 to 255 printable characters",
+            "message": "1 to 255 visible ASCII characters (spaces only inside)",
         }
     ]
     assert head_position(flask_app) == head
@@ -199,8 +199,12 @@ def test_a_write_with_a_stale_etag_is_a_412_with_the_current_version(client, aut
     assert head_position(flask_app) == head
 
 
-@pytest.mark.parametrize("garbage", ['"banana"', "W/", '"1", "2"', "-"])
-def test_an_if_match_naming_no_version_is_a_412(client, auth, flask_app, garbage):
+@pytest.mark.parametrize("garbage", ['"banana"', "W/", '"1", "2"', "-", "", "9" * 19])
+def test_an_if_match_that_is_no_version_is_a_422_naming_the_header(
+    client, auth, flask_app, garbage
+):
+    """Not a version at all is a malformed request (the document's pattern says so), not a
+    version that no longer matches."""
     agent = auth("agent")
     cid = open_conversation(client, agent)["id"]
     head = head_position(flask_app)
@@ -209,7 +213,9 @@ def test_an_if_match_naming_no_version_is_a_412(client, auth, flask_app, garbage
         f"/v1/conversations/{cid}/notes", json={"body": "x"}, headers={**agent, "If-Match": garbage}
     )
 
-    assert assert_problem(response, 412)["current_version"] == 1
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "If-Match"
+    assert problem["errors"][0]["location"] == "header"
     assert head_position(flask_app) == head
 
 

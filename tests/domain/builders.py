@@ -59,7 +59,7 @@ def a_conversation(
 
 
 def a_customer(*identities: Identity, settled: bool = True) -> Customer:
-    identities = identities or (Identity("x", uuid4().hex, handle="ann"),)
+    identities = identities or (Identity("x", str(uuid4().int)[:19], handle="ann"),)
     customer = Customer(
         name="Ann",
         identities=[i.as_dict() for i in identities],

@@ -46,7 +46,7 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     "issued (a page's next_cursor) is valid",
     ("GET /v1/sla/report", 422, "422", "start"): "start before end: a rule across two query "
     "parameters, which OpenAPI describes one at a time",
-    ("GET /v1/customers/lookup", 422, "422", "identity"): "the value's syntax depends on "
+    ("GET /v1/customers/lookup", 422, "422", "value"): "the value's syntax depends on "
     "`kind` (a phone number needs 3 digits, an e-mail address an @): a rule across two "
     "query parameters",
 }

@@ -63,6 +63,13 @@ class PermanentError(DeliveryError):
         self.code = code
 
 
+class DuplicateError(PermanentError):
+    """The channel refuses the text as one already posted: maybe an earlier attempt did."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("duplicate_content", reason)
+
+
 class Channel(Protocol):
     def send(self, outgoing: Outgoing) -> str:
         """Deliver; the channel's id of what was posted. Raises a ``DeliveryError``."""

@@ -23,6 +23,7 @@ import tweepy
 
 from workers.channels.base import (
     DeliveryError,
+    DuplicateError,
     Outgoing,
     PermanentError,
     RateLimitedError,
@@ -37,13 +38,6 @@ CALLS = "parley:x:calls"  # hash: "METHOD /2/route status" -> count
 LIMITS = "parley:x:limits"  # hash: "METHOD /2/route" -> {"limit", "remaining", "reset"}
 LOOK_BACK = timedelta(minutes=5)  # how far before queuing a found reply may have been posted
 _ID = re.compile(r"/\d+(?=/|$)|/[0-9]+-[0-9]+(?=/|$)")
-
-
-class DuplicateContentError(PermanentError):
-    """X refused the text as one the brand already posted: maybe an earlier attempt did."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("duplicate_content", reason)
 
 
 def route_of(method: str, url: str) -> str:
@@ -118,11 +112,13 @@ def translated() -> Iterator[None]:
             if reset and reset.isdigit()
             else datetime.now(UTC) + timedelta(minutes=15)
         )
-        raise RateLimitedError(f"X rate limit reached; it resets at {when.isoformat()}", when)
+        raise RateLimitedError(
+            f"X rate limit reached; it resets at {when.isoformat()}", when
+        ) from error
     except tweepy.Forbidden as error:
         text = " ".join([*error.api_messages, str(error)]).lower()
         if "duplicate" in text:
-            raise DuplicateContentError(
+            raise DuplicateError(
                 "X refuses a text the brand posted already: edit the reply and send it again"
             ) from error
         if "cannot send messages" in text or "not permitted to send" in text:
@@ -205,7 +201,9 @@ class XChannel:
             tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
         )  # fmt: skip
         for tweet in response.data or []:
-            replied = {r["id"] for r in (tweet.referenced_tweets or []) if r["type"] == "replied_to"}
+            replied = {
+                r["id"] for r in (tweet.referenced_tweets or []) if r["type"] == "replied_to"
+            }
             answers = outgoing.in_reply_to in replied if outgoing.in_reply_to else not replied
             if answers and tweet.text.endswith(outgoing.body):
                 return str(tweet.id)

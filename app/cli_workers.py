@@ -1,0 +1,154 @@
+"""``parley worker|outbox|scheduler|channels``: the processes that reach customers.
+
+- ``parley worker`` runs an RQ worker (with RQ's scheduler, so retries and delayed
+  deliveries run) on Parley's queues.
+- ``parley outbox run`` follows the event log and enqueues deliveries.
+- ``parley scheduler`` runs RQ's ``CronScheduler`` with the X polls (one process is
+  enough; two would only poll twice, which records nothing twice).
+- ``parley channels status`` shows the polls' cursors and X's calls and rate limits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Any
+
+import click
+from redis import Redis
+from rich.console import Console
+from rich.table import Table
+
+from app.config import Settings, event_store_env
+from domain.application import Conversations
+from projections.db import ReadStore, open_read_store
+from projections.log import NotificationLog
+from workers import queues
+from workers.channels.x import Usage
+from workers.outbox import Outbox
+from workers.polling import Cursors
+
+log = logging.getLogger("parley.workers")
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="run the queued jobs, then exit")
+def worker(burst: bool) -> None:
+    """Run an RQ worker (with its scheduler, so retries and delayed jobs run)."""
+    from rq import Queue, Worker
+
+    connection = Redis.from_url(Settings.from_env().redis_url)
+    names = queues.QUEUES
+    Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
+        with_scheduler=True, burst=burst
+    )
+
+
+@click.group()
+def outbox() -> None:
+    """The outbox: turns replies in the event log into delivery jobs."""
+
+
+def _outbox() -> tuple[Outbox, Conversations, ReadStore]:
+    settings = Settings.from_env()
+    app = Conversations(env=event_store_env(settings))
+    store = open_read_store(settings)
+    box = Outbox(
+        store,
+        NotificationLog(app.recorder, app.mapper),
+        Redis.from_url(settings.redis_url),
+        batch_size=settings.outbox_batch,
+    )
+    box.setup()
+    return box, app, store
+
+
+@outbox.command("run")
+@click.option("--once", is_flag=True, help="enqueue up to the log's head, then exit")
+def outbox_run(once: bool) -> None:
+    """Follow the log and enqueue every delivery (SIGTERM stops it between batches)."""
+    box, app, store = _outbox()
+    try:
+        if once:
+            click.echo(f"read {box.run_once()} event(s); enqueued {box.enqueued} job(s)")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        log.info("outbox following the log from position %s", box.position())
+        box.run_forever(stop)
+    finally:
+        store.close()
+        app.close()
+
+
+@click.command()
+def scheduler() -> None:
+    """Run RQ's CronScheduler: the X polls every PARLEY_X_POLL_SECONDS."""
+    from rq.cron import CronScheduler
+
+    from workers.jobs import poll_x
+
+    settings = Settings.from_env()
+    cron = CronScheduler(connection=Redis.from_url(settings.redis_url))
+    if settings.x_configured():
+        for kind in ("mentions", "search", "dms"):
+            cron.register(
+                poll_x, queue_name=queues.POLLING, args=(kind,),
+                interval=settings.x_poll_seconds, name=f"poll-x-{kind}",
+            )  # fmt: skip
+    else:
+        log.warning("X is not configured (PARLEY_X_*): nothing to poll")
+    cron.start()
+
+
+@click.group()
+def channels() -> None:
+    """Channels: polling cursors, API calls, rate limits."""
+
+
+@channels.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def channels_status(as_json: bool) -> None:
+    """Per channel: where polling got to, calls to the API by route and outcome, limits."""
+
+    settings = Settings.from_env()
+    store = open_read_store(settings)
+    try:
+        report = channel_report(settings, Redis.from_url(settings.redis_url), Cursors(store))
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    console = Console()
+    for name, channel in report["channels"].items():
+        console.print(f"[bold]{name}[/]: {'configured' if channel['configured'] else 'off'}")
+        table = Table("route", "calls by status", "limit", "remaining", "resets")
+        for route, statuses in sorted(channel["calls"].items()):
+            limit = channel["rate_limits"].get(route) or {}
+            table.add_row(
+                route, ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())),
+                *(str(limit.get(k, "-")) for k in ("limit", "remaining", "reset")),
+            )  # fmt: skip
+        console.print(table)
+        for poll, at in channel["cursors"].items():
+            console.print(f"  {poll}: up to {at}")
+
+
+def channel_report(settings: Settings, redis: Redis, cursors: Cursors) -> dict[str, Any]:
+    """What ``parley channels status`` and ``GET /v1/ops/channels`` show."""
+    usage = Usage(redis).snapshot()
+    polls = {k: v for k, v in cursors.all().items() if k.startswith("x-")}
+    return {
+        "channels": {
+            "x": {
+                "configured": settings.x_configured(),
+                "brand_user_id": settings.x_brand_user_id or None,
+                "cursors": polls,
+                **usage,
+            }
+        }
+    }

@@ -1,0 +1,60 @@
+"""Rules the server enforces that marshmallow's schemas do not state by themselves,
+written into the OpenAPI document so that what it calls valid, the server accepts.
+
+- No string may hold a NUL character (PostgreSQL text cannot): every string property and
+  parameter without a pattern of its own gets one that excludes it.
+- Whole-object rules a ``@validates_schema`` method enforces: an assignment names
+  something, an opening names its customer, an identity's value fits its kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import BasePlugin
+from marshmallow import fields
+
+from domain import values as v
+
+NO_NUL = "^[^\\u0000]*$"
+
+
+def no_nul(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """A field converter attribute function (apispec binds it to its converter)."""
+    plain_string = isinstance(field, fields.String) and not isinstance(field, fields.UUID)
+    if plain_string and "pattern" not in field.metadata and not _has_choices(field):
+        return {"pattern": NO_NUL}
+    return {}
+
+
+def _has_choices(field: fields.Field) -> bool:
+    from marshmallow.validate import OneOf, Regexp
+
+    return any(isinstance(rule, OneOf | Regexp) for rule in field.validators)
+
+
+def _identity_rules() -> dict[str, Any]:
+    return {
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"properties": {"value": {"pattern": f"^(?:{pattern})$"}}},
+            }
+            for kind, (pattern, _) in v.IDENTITY_PATTERNS.items()
+        ]
+    }
+
+
+RULES: dict[str, dict[str, Any]] = {
+    "Assignment": {"minProperties": 1},
+    "OpenConversation": {"anyOf": [{"required": ["customer_id"]}, {"required": ["identity"]}]},
+    "Identity": _identity_rules(),
+    "AddIdentity": _identity_rules(),
+}
+
+
+class RulesPlugin(BasePlugin):
+    """Adds :data:`RULES` to the named schema components as they are registered."""
+
+    def schema_helper(self, name: str, definition: Any, **kwargs: Any) -> dict[str, Any] | None:
+        return RULES.get(name)

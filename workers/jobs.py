@@ -1,0 +1,37 @@
+"""RQ jobs: verb phrases taking ids, reloading what they need, safe to run twice."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import tweepy
+
+from workers import context
+from workers.delivery import Delivery
+
+
+def deliver_reply(conversation_id: str, reply_id: str) -> str:
+    """Deliver one reply (or find that it was delivered); the outcome is in the log."""
+    ctx = context.current()
+    result = Delivery(ctx.application, ctx.channels, ctx.redis).run(
+        UUID(conversation_id), UUID(reply_id)
+    )
+    return f"{result.outcome} {result.detail}".strip()
+
+
+def poll_x(kind: str) -> str:
+    """One poll of X: ``mentions``, ``search`` (brand keywords) or ``dms``."""
+    ctx = context.current()
+    if not ctx.settings.x_configured():
+        return "X is not configured"
+    from workers.polling import Cursors, XPoller
+
+    poller = XPoller(
+        ctx.application, ctx.x_client, Cursors(ctx.read_store), ctx.settings.x_brand_user_id,
+        ctx.settings.x_keywords.split(","),
+    )  # fmt: skip
+    try:
+        new = {"mentions": poller.mentions, "search": poller.search, "dms": poller.dms}[kind]()
+    except tweepy.TooManyRequests:
+        return f"{kind}: rate limited; the next poll tries again"
+    return f"{kind}: {new} new"
