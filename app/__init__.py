@@ -21,6 +21,7 @@ from projections.db import ReadStore, open_read_store
 from projections.follower import Follower
 from projections.log import NotificationLog
 from projections.registry import all_projections
+from workers import outbox
 
 API_DESCRIPTION = """Parley's REST API v1: every customer contact on every channel, as one case.
 
@@ -71,6 +72,7 @@ def create_app(
         env=event_store_env(settings),
         clock=clock,
         key_ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        accounts=settings.accounts(),
     )
     app.extensions["parley.application"] = application
     app.extensions["parley.streams"] = Streams(
@@ -82,6 +84,7 @@ def create_app(
     if settings.creates_tables():
         # Embedded (SQLite) default: the read models' tables come up with the app.
         follower_for(application, read_store).setup()
+        outbox.ensure_table(read_store)
     register_path_ids(app)
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [RulesPlugin()]})
     api.ma_plugin.converter.add_attribute_function(no_nul)  # type: ignore[union-attr]
@@ -91,17 +94,19 @@ def create_app(
     register_request_checks(app)
     register_docs(app)
 
-    from app.resources import conversations, customers, events, health, readmodels, stream
+    from app.resources import (
+        conversations,
+        customers,
+        events,
+        health,
+        ops,
+        readmodels,
+        stream,
+        webhooks,
+    )
 
-    for blp in (
-        health.blp,
-        conversations.blp,
-        customers.blp,
-        events.blp,
-        readmodels.blp,
-        stream.blp,
-    ):
-        api.register_blueprint(blp)
+    for module in (health, conversations, customers, events, readmodels, ops, stream, webhooks):
+        api.register_blueprint(module.blp)
     return app
 
 

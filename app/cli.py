@@ -14,18 +14,19 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_projections import projections
+from app.cli_workers import channels, outbox, scheduler, worker
 from app.config import Settings, event_store_env
 from app.token_use import TokenUse
 from domain.access import ROLES
 from domain.application import Conversations
 from domain.exceptions import DomainError, NotFoundError
 
-QUEUES = ("parley-deliveries", "parley-default")
-
 
 def _application(create_tables: bool | None = None) -> Conversations:
     settings = Settings.from_env()
-    return Conversations(env=event_store_env(settings, create_tables=create_tables))
+    return Conversations(
+        env=event_store_env(settings, create_tables=create_tables), accounts=settings.accounts()
+    )
 
 
 @click.group()
@@ -47,10 +48,12 @@ def db_init() -> None:
     """Create the event store's and the read models' tables (once, before servers start)."""
     from app import follower_for
     from projections.db import open_read_store
+    from workers import outbox
 
     app = _application(create_tables=True)
     store = open_read_store(Settings.from_env())
     follower_for(app, store).setup()
+    outbox.ensure_table(store)
     store.close()
     click.echo(
         f"event store ready ({Settings.from_env().store}); head position {app.head_position()}"
@@ -177,19 +180,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     Server().run()
 
 
-@main.command()
-@click.option("--burst", is_flag=True, help="run the queued jobs, then exit")
-def worker(burst: bool) -> None:
-    """Run an RQ worker (with its scheduler, so retries and delayed jobs run)."""
-    from redis import Redis
-    from rq import Queue, Worker
-
-    connection = Redis.from_url(Settings.from_env().redis_url)
-    queues = [Queue(name, connection=connection) for name in QUEUES]
-    Worker(queues, connection=connection).work(with_scheduler=True, burst=burst)
-
-
 main.add_command(projections)
+for command in (worker, outbox, scheduler, channels):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from projections.base import Projection
+from projections.deliveries import Deliveries
 from projections.history import CustomerHistory
 from projections.inbox import Inbox
 from projections.sla import SlaClock
 
 
 def all_projections() -> list[Projection]:
-    return [Inbox(), SlaClock(), CustomerHistory()]
+    return [Inbox(), SlaClock(), CustomerHistory(), Deliveries()]
 
 
 def by_name(name: str) -> Projection:

@@ -37,6 +37,26 @@ MAX_BACKOFF = 30.0
 Enqueue = Callable[..., None]
 
 
+def ensure_table(store: ReadStore) -> None:
+    """The outbox's own table (never a projection's), starting at position 0."""
+    with store.transaction(lock_key=NAME) as tx:
+        tx.run(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL PRIMARY KEY,"
+            " position BIGINT NOT NULL, updated_at TEXT)"
+        )
+        if tx.one(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME]) is None:
+            tx.run(f"INSERT INTO {TABLE} (name, position) VALUES (?, 0)", [NAME])
+
+
+def position(store: ReadStore) -> int | None:
+    """How far the outbox has got; None if it was never set up."""
+    try:
+        rows = store.query(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME])
+    except Exception:  # no table yet: never set up
+        return None
+    return int(rows[0]["position"]) if rows else None
+
+
 class Outbox:
     def __init__(
         self,
@@ -53,17 +73,10 @@ class Outbox:
         self.enqueued = 0
 
     def setup(self) -> None:
-        with self.store.transaction(lock_key=NAME) as tx:
-            tx.run(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL PRIMARY KEY,"
-                " position BIGINT NOT NULL, updated_at TEXT)"
-            )
-            if tx.one(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME]) is None:
-                tx.run(f"INSERT INTO {TABLE} (name, position) VALUES (?, 0)", [NAME])
+        ensure_table(self.store)
 
     def position(self) -> int:
-        row = self.store.query(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME])
-        return int(row[0]["position"]) if row else 0
+        return position(self.store) or 0
 
     def step(self) -> int:
         """Enqueue the jobs of one batch of the log; the number of events read."""

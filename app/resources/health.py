@@ -9,8 +9,9 @@ from flask import current_app
 from marshmallow import Schema, fields
 
 from app.apidoc import Blueprint
-from app.readside import projections_status
+from app.readside import projections_status, read_store
 from app.state import application
+from workers import outbox
 
 blp = Blueprint("health", __name__, description="Liveness and readiness, without a token.")
 
@@ -23,10 +24,10 @@ class CheckSchema(Schema):
     ok = fields.Boolean(required=True)
     error = fields.String(metadata={"description": "why not, when not ok"})
     head_position = fields.Integer(metadata={"description": "event store: the log's head"})
-    lag = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={"description": "projections: positions behind the head, by name"},
+    lag = fields.Raw(
+        metadata={
+            "description": "projections: positions behind the head, by name; outbox: positions"
+        }
     )
     failed = fields.List(fields.String(), metadata={"description": "projections not running"})
     behind = fields.List(
@@ -38,6 +39,7 @@ class ChecksSchema(Schema):
     event_store = fields.Nested(CheckSchema)
     redis = fields.Nested(CheckSchema)
     projections = fields.Nested(CheckSchema)
+    outbox = fields.Nested(CheckSchema)
 
 
 class ReadinessSchema(Schema):
@@ -74,8 +76,23 @@ def readyz() -> Any:
     except redis.RedisError as error:
         checks["redis"] = {"ok": False, "error": str(error)}
     checks["projections"] = _projections(settings.ready_max_lag)
+    checks["outbox"] = _outbox(checks["event_store"].get("head_position"), settings.ready_max_lag)
     ready = all(c["ok"] for c in checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+def _outbox(head: int | None, limit: int | None) -> dict[str, Any]:
+    """How far behind the log the outbox (deliveries' enqueuer) is; not ready past limit."""
+    if head is None:
+        return {"ok": False, "error": "the event store is unreachable"}
+    try:
+        at = outbox.position(read_store())
+    except Exception as error:  # an unreachable read store means not ready
+        return {"ok": False, "error": str(error)}
+    if at is None:
+        return {"ok": False, "error": "the outbox was never set up: run parley db init"}
+    lag = max(head - at, 0)
+    return {"ok": limit is None or lag <= limit, "lag": lag}
 
 
 def _projections(limit: int | None) -> dict[str, Any]:

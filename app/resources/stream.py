@@ -131,7 +131,7 @@ def _start(args: dict[str, Any], last_id: str | None, store: ReadStore) -> Curso
                             "retry": {"type": "integer"},
                         },
                     },
-                    "example": 'id: 7-7\nevent: event\ndata: {"position": 7}\n\n',
+                    "example": {"id": "7-7", "event": "event", "data": '{"position": 7}'},
                 }
             },
         }

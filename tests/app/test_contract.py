@@ -86,11 +86,11 @@ def test_every_problem_is_documented_as_problem_json(spec) -> None:
 
 def test_writes_declare_the_headers_they_read_and_set(spec) -> None:
     for method, path, op in operations(spec):
-        if method != "post":
-            continue
+        if method != "post" or not path.startswith("/v1/"):
+            continue  # webhooks are signed deliveries, de-duplicated by their content's ids
         names = {resolve(spec, p)["name"] for p in op.get("parameters", [])}
         assert "Idempotency-Key" in names, path
-        if "{" in path:
+        if path.startswith(("/v1/conversations/{", "/v1/customers/{")):
             assert "If-Match" in names, path
         success = [r for s, r in op["responses"].items() if s.startswith("2")]
         for response in success:

@@ -95,14 +95,19 @@ def test_projections_run_once_applies_the_log_and_status_shows_no_lag(
     again = parley("projections", "run", "--once")
     after = status(parley)
 
-    assert {n: r["lag"] for n, r in before.items()} == {"inbox": head, "sla": head, "history": head}
+    assert {n: r["lag"] for n, r in before.items()} == {
+        "inbox": head,
+        "sla": head,
+        "history": head,
+        "deliveries": head,
+    }
     assert run.exit_code == 0, run.output
     assert run.stdout.startswith("applied ")
     assert f"head {head}" in run.stdout
     assert int(run.stdout.split()[1]) > 0
     assert again.stdout.startswith("applied 0 event(s)")
     assert {n: (r["position"], r["lag"], r["state"]) for n, r in after.items()} == {
-        name: (head, 0, "running") for name in ("inbox", "sla", "history")
+        name: (head, 0, "running") for name in ("inbox", "sla", "history", "deliveries")
     }
     rows = read_store.query("SELECT conversation_id, awaiting FROM proj_inbox")
     assert sorted(r["conversation_id"] for r in rows) == sorted(ids)
@@ -116,7 +121,7 @@ def test_projections_status_prints_a_table(parley, application):
     result = parley("projections", "status")
 
     assert result.exit_code == 0, result.output
-    for name in ("inbox", "sla", "history"):
+    for name in ("inbox", "sla", "history", "deliveries"):
         assert name in result.stdout
 
 

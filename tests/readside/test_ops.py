@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import redis
+
+from app.config import Settings
+from projections.log import NotificationLog
 from tests.app.helpers import assert_problem, head_position
 from tests.readside.support import open_case, project
+from workers.outbox import Outbox
 
 
 def statuses(client, headers) -> dict[str, dict]:
@@ -25,8 +30,8 @@ def test_ops_see_every_projection_lagging_before_the_follower_runs_and_level_aft
     project(flask_app)
     after = statuses(client, ops)
 
-    assert set(before) == set(after) == {"inbox", "sla", "history"}
-    for name in ("inbox", "sla", "history"):
+    assert set(before) == set(after) == {"inbox", "sla", "history", "deliveries"}
+    for name in ("inbox", "sla", "history", "deliveries"):
         assert before[name]["position"] == 0
         assert before[name]["head"] == head
         assert before[name]["lag"] == head > 0
@@ -59,16 +64,25 @@ def test_readiness_shows_projection_lag_and_fails_past_the_configured_limit(stor
         assert behind.status_code == 503
         check = behind.get_json()["checks"]["projections"]
         assert check["ok"] is False
-        assert set(check["behind"]) == {"inbox", "sla", "history"}
+        assert set(check["behind"]) == {"inbox", "sla", "history", "deliveries"}
         assert all(lag > 0 for lag in check["lag"].values())
 
+        assert behind.get_json()["checks"]["outbox"]["ok"] is False
+
         project(flask_app)
+        app = flask_app.extensions["parley.application"]
+        Outbox(
+            flask_app.extensions["parley.read_store"],
+            NotificationLog(app.recorder, app.mapper),
+            redis.Redis.from_url(Settings.from_env(store).redis_url),
+        ).run_once()
         level = client.get("/readyz")
         assert level.status_code == 200, level.get_json()
         assert level.get_json()["checks"]["projections"] == {
             "ok": True,
-            "lag": {"inbox": 0, "sla": 0, "history": 0},
+            "lag": {"inbox": 0, "sla": 0, "history": 0, "deliveries": 0},
         }
+        assert level.get_json()["checks"]["outbox"] == {"ok": True, "lag": 0}
     finally:
         strict.extensions["parley.application"].close()
         strict.extensions["parley.read_store"].close()

@@ -1,0 +1,120 @@
+"""``/webhooks/x``: X's Account Activity API, pushing tweets and DMs as they happen.
+
+``GET`` answers X's CRC challenge; ``POST`` takes a signed delivery. The signature
+(``x-twitter-webhooks-signature``: base64 of HMAC-SHA256 of the raw body, keyed by the
+app's consumer secret) is checked over the bytes received before anything is parsed:
+a missing or wrong one is 401 and nothing is recorded. A tweet or DM that polling
+recorded too (or X delivered twice) is recorded once: its id is its key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from flask import current_app, request
+from marshmallow import Schema, fields, validate
+
+from app.apidoc import Blueprint
+from app.errors import RequestFieldError, problem
+from app.parsing import decode_json
+from app.state import application
+from domain.exceptions import DomainError
+from workers.x_inbound import webhook_contacts
+
+blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Channels pushing.")
+
+SIGNATURE = "x-twitter-webhooks-signature"
+
+
+def signature(secret: str, payload: bytes) -> str:
+    digest = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+class CrcArgsSchema(Schema):
+    crc_token = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CrcSchema(Schema):
+    response_token = fields.String(metadata={"description": "sha256=<base64 HMAC>"})
+
+
+class ActivityReceivedSchema(Schema):
+    recorded = fields.Integer(metadata={"description": "tweets and DMs new to Parley"})
+    seen = fields.Integer(metadata={"description": "ones recorded before (a repeat)"})
+    ignored = fields.Integer(metadata={"description": "the brand's own, or refused"})
+
+
+def _secret() -> str:
+    settings = current_app.config["PARLEY_SETTINGS"]
+    if not settings.x_configured():
+        raise RequestFieldError("x", "path", "X is not configured on this server", 404)
+    return str(settings.x_consumer_secret)
+
+
+@blp.route("/x", methods=["GET"])
+@blp.arguments(CrcArgsSchema, location="query")
+@blp.operation("answerXChallenge", security=[])
+@blp.response(200, CrcSchema)
+@blp.problems(404, 422)
+def x_challenge(args: dict[str, Any]) -> Any:
+    """X's CRC check: the token, signed with the app's consumer secret"""
+    return {"response_token": signature(_secret(), args["crc_token"].encode())}
+
+
+@blp.route("/x", methods=["POST"])
+@blp.operation(
+    "receiveXActivity",
+    security=[],
+    parameters=[
+        {
+            "name": SIGNATURE,
+            "in": "header",
+            "required": True,
+            "description": "sha256=<base64 of HMAC-SHA256 of the raw body, keyed by the "
+            "consumer secret>",
+            "schema": {"type": "string", "pattern": "^sha256=[A-Za-z0-9+/=]+$"},
+        }
+    ],
+    requestBody={
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "an Account Activity delivery (tweet_create_events, "
+        "direct_message_events, in X's v1.1 shapes); other kinds are acknowledged",
+    },
+)
+@blp.response(200, ActivityReceivedSchema)
+@blp.problems(400, 401, 404, 413, 415, 503)
+def x_activity() -> Any:
+    """A signed Account Activity delivery: tweets and DMs, recorded once each"""
+    secret = _secret()
+    raw = request.get_data(cache=True)
+    given = request.headers.get(SIGNATURE, "")
+    if not hmac.compare_digest(given.encode(), signature(secret, raw).encode()):
+        return problem(
+            401, "Unauthorized", f"the {SIGNATURE} header does not sign this body",
+            headers={"WWW-Authenticate": 'HMAC realm="x-webhooks"'},
+        )  # fmt: skip
+    payload = decode_json(raw) if raw.strip() else {}
+    if not isinstance(payload, dict):
+        return problem(400, "Bad Request", "an Account Activity delivery is a JSON object")
+    settings = current_app.config["PARLEY_SETTINGS"]
+    counts = {"recorded": 0, "seen": 0, "ignored": 0}
+    contacts = webhook_contacts(payload, settings.x_brand_user_id)
+    counts["ignored"] = _events(payload) - len(contacts)
+    for contact in contacts:
+        try:
+            outcome = application().receive_contact(contact)
+        except DomainError as error:  # e.g. a delivery older than the window: drop it
+            current_app.logger.warning("X webhook %s refused: %s", contact.external_id, error)
+            counts["ignored"] += 1
+            continue
+        counts["recorded" if outcome.extra.get("created") else "seen"] += 1
+    return counts
+
+
+def _events(payload: dict[str, Any]) -> int:
+    return sum(len(payload.get(k) or []) for k in ("tweet_create_events", "direct_message_events"))
