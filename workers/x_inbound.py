@@ -33,7 +33,7 @@ def tweet_contact(
     if author == brand_user_id:
         return None
     replied = next(
-        (str(r["id"]) for r in (tweet.referenced_tweets or []) if r["type"] == "replied_to"),
+        (str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"),
         None,
     )
     user = users.get(author)

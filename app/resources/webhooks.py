@@ -90,9 +90,14 @@ def x_challenge(args: dict[str, Any]) -> Any:
 @blp.problems(400, 401, 404, 413, 415, 503)
 def x_activity() -> Any:
     """A signed Account Activity delivery: tweets and DMs, recorded once each"""
+    given = request.headers.get(SIGNATURE, "")
+    if not given:
+        return problem(
+            401, "Unauthorized", f"a delivery must be signed in the {SIGNATURE} header",
+            headers={"WWW-Authenticate": 'HMAC realm="x-webhooks"'},
+        )  # fmt: skip
     secret = _secret()
     raw = request.get_data(cache=True)
-    given = request.headers.get(SIGNATURE, "")
     if not hmac.compare_digest(given.encode(), signature(secret, raw).encode()):
         return problem(
             401, "Unauthorized", f"the {SIGNATURE} header does not sign this body",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from projections.log import NotificationLog
 from projections.rebuild import rebuild
 from projections.registry import by_name
 from tests.app.helpers import new_external_id
+from tests.readside.conftest import CLI_REDIS_DB
 
 
 @pytest.fixture
@@ -267,7 +269,9 @@ def test_tokens_are_listed_with_id_and_last_use_and_revoked_by_id(parley, store)
     expiring = parley("tokens", "create", "--role", "agent", "--name", "temp", "--expires-in", "2h")
     token = created.stdout.strip()
     token_id = created.stderr.strip().removeprefix("id ")
-    app = create_app({"TESTING": True}, environ=store)
+    base = os.environ.get("PARLEY_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    same_redis = {**store, "PARLEY_REDIS_URL": f"{base}/{CLI_REDIS_DB}"}  # as the CLI's
+    app = create_app({"TESTING": True}, environ=same_redis)
     try:
         used = app.test_client().get("/v1/inbox", headers={"Authorization": f"Bearer {token}"})
     finally:
@@ -303,3 +307,17 @@ def test_a_token_duration_that_is_not_one_is_refused(parley):
     result = parley("tokens", "create", "--role", "agent", "--name", "x", "--expires-in", "soon")
 
     assert result.exit_code == 2 and "90m, 12h or 30d" in result.output
+
+
+def test_the_outbox_runs_once_and_channels_status_reports(parley, application):
+    assert parley("db", "init").exit_code == 0
+    open_cases(application, 2)  # each acknowledged on x_public: two deliveries to enqueue
+
+    once = parley("outbox", "run", "--once")
+    again = parley("outbox", "run", "--once")
+    status = parley("channels", "status", "--json")
+
+    assert once.exit_code == 0, once.output
+    assert once.stdout.startswith("read ") and "enqueued 2 job(s)" in once.stdout
+    assert "enqueued 0 job(s)" in again.stdout
+    assert json.loads(status.stdout)["channels"]["x"]["configured"] is False

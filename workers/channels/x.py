@@ -201,9 +201,7 @@ class XChannel:
             tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
         )  # fmt: skip
         for tweet in response.data or []:
-            replied = {
-                r["id"] for r in (tweet.referenced_tweets or []) if r["type"] == "replied_to"
-            }
+            replied = {str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"}
             answers = outgoing.in_reply_to in replied if outgoing.in_reply_to else not replied
             if answers and tweet.text.endswith(outgoing.body):
                 return str(tweet.id)

@@ -1,0 +1,226 @@
+"""Delivery and inbound throughput on X, end to end, against the X stand-in.
+
+    python -m bench.deliveries [--store sqlite|postgres|both] [--n 300]
+
+For each store, in one run, on a fresh store and a Redis database of its own:
+
+* rq no-op     RQ's own ceiling: N jobs that do nothing, enqueued and run by one
+               ``SimpleWorker`` (the worker class the delivery figures use)
+* deliver      N replies queued through the API (Flask app in-process, agent token),
+               then the outbox and one ``SimpleWorker`` until every reply is
+               ``ReplyDelivered`` on the stand-in (a real HTTP server speaking X's API
+               v2, signed with OAuth 1.0a, reached through tweepy): replies per second,
+               and the latency from ``ReplyQueued`` to ``ReplyDelivered`` (p50/p99, from
+               the events' own timestamps)
+* webhook      one signed Account Activity delivery of N tweets to ``POST /webhooks/x``
+* poll         one mentions poll of N tweets (pages of 100) by ``XPoller``
+
+The stand-in runs as its own process (``python -m tests.support.x_standin``), so this
+module imports nothing from the tests. Figures print as a table; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+import requests
+from rq import Queue, SimpleWorker
+
+from app import create_app
+from app.config import Settings
+from bench.stores import KINDS, describe_machine, fresh_store
+from domain.values import Identity
+from projections.log import NotificationLog
+from workers import context
+from workers.outbox import Outbox
+from workers.polling import Cursors, XPoller
+from workers.queues import QUEUES
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET, TOKEN_SECRET, BRAND = "bench-secret", "bench-token", "1700000000000000001"
+REDIS_DB = 14
+
+
+def noop() -> None:
+    """The job RQ's ceiling is measured with."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def standin() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.x_standin", "--port", str(port),
+         "--consumer-secret", SECRET, "--access-token-secret", TOKEN_SECRET],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(url + "/_standin/state", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def settings_for(store: dict[str, str], x_url: str) -> dict[str, str]:
+    base = os.environ.get("PARLEY_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    return {
+        **store, "PARLEY_CREATE_TABLES": "y", "PARLEY_REDIS_URL": f"{base}/{REDIS_DB}",
+        "PARLEY_X_API_BASE_URL": x_url, "PARLEY_X_CONSUMER_KEY": "k",
+        "PARLEY_X_CONSUMER_SECRET": SECRET, "PARLEY_X_ACCESS_TOKEN": f"{BRAND}-t",
+        "PARLEY_X_ACCESS_TOKEN_SECRET": TOKEN_SECRET, "PARLEY_X_BRAND_USER_ID": BRAND,
+    }  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def rq_noop(connection: redis.Redis, n: int) -> float:
+    queue = Queue("bench-noop", connection=connection)
+    started = time.perf_counter()
+    for _ in range(n):
+        queue.enqueue("bench.deliveries.noop")  # by path: __main__ functions cannot be jobs
+    SimpleWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
+    return n / (time.perf_counter() - started)
+
+
+def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    with standin() as x_url, fresh_store(kind, directory, "deliveries") as store:
+        environ = settings_for(store, x_url)
+        settings = Settings.from_env(environ)
+        connection = redis.Redis.from_url(settings.redis_url)
+        connection.flushdb()
+        rows.append((kind, "rq no-op", f"{rq_noop(connection, n):,.0f} jobs/s"))
+
+        ctx = context.build(settings)
+        context.use(ctx)
+        web = create_app({"TESTING": True}, environ=environ)
+        token = secrets.token_urlsafe(16)
+        with web.app_context():
+            web.extensions["parley.application"].issue_token(
+                name="bench", role="agent", token=token, actor="ops:bench"
+            )
+        client = web.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        box = Outbox(
+            ctx.read_store, NotificationLog(ctx.application.recorder, ctx.application.mapper),
+            connection,
+        )  # fmt: skip
+        box.setup()
+        cases = []
+        for i in range(n):
+            tweet = requests.post(x_url + "/_standin/tweets", timeout=5, json={
+                "author_id": str(3_000_000 + i), "username": f"c{i}", "text": f"@brand help {i}",
+            }).json()  # fmt: skip
+            opened = ctx.application.open_conversation(
+                channel="x_public", body=tweet["text"], actor="integration:bench",
+                identity=Identity("x", tweet["author_id"]), external_id=tweet["id"],
+            )  # fmt: skip
+            cases.append(opened.id)
+        box.run_once()
+
+        started = time.perf_counter()
+        for i, cid in enumerate(cases):
+            answer = client.post(
+                f"/v1/conversations/{cid}/replies", json={"body": f"On it ({i})"}, headers=headers
+            )
+            assert answer.status_code == 202, answer.get_json()
+        worker = SimpleWorker([Queue(q, connection=connection) for q in QUEUES],
+                              connection=connection)  # fmt: skip
+        while True:
+            box.run_once()
+            worker.work(burst=True, logging_level="WARNING")
+            if len(requests.get(x_url + "/_standin/state", timeout=5).json()["tweets"]) >= n:
+                break
+        elapsed = time.perf_counter() - started
+        latencies = []
+        for cid in cases:
+            events = {type(e).__name__: e for e in ctx.application.conversation_events(cid)}
+            gap = events["ReplyDelivered"].timestamp - events["ReplyQueued"].timestamp
+            latencies.append(gap.total_seconds() * 1000)
+        rows.append((kind, "deliver", f"{n / elapsed:,.0f} replies/s, latency p50 "
+                     f"{percentile(latencies, 0.5):,.0f} ms, p99 {percentile(latencies, 0.99):,.0f} ms"))  # fmt: skip
+
+        events = [
+            {"id_str": str(9_000_000 + i), "text": f"@brand again {i}",
+             "user": {"id_str": str(4_000_000 + i), "screen_name": f"w{i}"}}
+            for i in range(n)
+        ]  # fmt: skip
+        body = json.dumps({"for_user_id": BRAND, "tweet_create_events": events}).encode()
+        signature = (
+            "sha256="
+            + base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        )
+        started = time.perf_counter()
+        answer = client.post("/webhooks/x", data=body, headers={
+            "Content-Type": "application/json", "x-twitter-webhooks-signature": signature})  # fmt: skip
+        webhook = time.perf_counter() - started
+        assert answer.get_json()["recorded"] == n, answer.get_json()
+        rows.append((kind, "webhook", f"{n / webhook:,.0f} tweets/s (one delivery of {n})"))
+
+        for i in range(n):
+            requests.post(x_url + "/_standin/tweets", timeout=5, json={
+                "author_id": str(5_000_000 + i), "username": f"p{i}", "text": f"@brand poll {i}",
+            })  # fmt: skip
+        poller = XPoller(ctx.application, ctx.x_client, Cursors(ctx.read_store), BRAND)
+        started = time.perf_counter()
+        recorded = poller.mentions()
+        poll = time.perf_counter() - started
+        rows.append(
+            (kind, "poll", f"{recorded / poll:,.0f} tweets/s ({recorded} new, pages of 100)")
+        )
+        context.use(None)
+        ctx.close()
+        web.extensions["parley.application"].close()
+        web.extensions["parley.read_store"].close()
+        connection.flushdb()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", choices=[*KINDS, "both"], default="both")
+    parser.add_argument("--n", type=int, default=300)
+    args = parser.parse_args(argv)
+    kinds = KINDS if args.store == "both" else (args.store,)
+    print(describe_machine(kinds), file=sys.stderr)
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        for kind in kinds:
+            rows += run_store(kind, args.n, Path(directory) / uuid.uuid4().hex)
+    for store, path, figure in rows:
+        print(f"{store:9} {path:9} {figure}")
+
+
+if __name__ == "__main__":
+    main()
