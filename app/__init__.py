@@ -84,7 +84,7 @@ def create_app(
     if settings.creates_tables():
         # Embedded (SQLite) default: the read models' tables come up with the app.
         follower_for(application, read_store).setup()
-        outbox.ensure_table(read_store)
+        outbox.ensure_table(read_store, application.head_position())
     register_path_ids(app)
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [RulesPlugin()]})
     api.ma_plugin.converter.add_attribute_function(no_nul)  # type: ignore[union-attr]

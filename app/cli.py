@@ -53,7 +53,7 @@ def db_init() -> None:
     app = _application(create_tables=True)
     store = open_read_store(Settings.from_env())
     follower_for(app, store).setup()
-    outbox.ensure_table(store)
+    outbox.ensure_table(store, app.head_position())
     store.close()
     click.echo(
         f"event store ready ({Settings.from_env().store}); head position {app.head_position()}"

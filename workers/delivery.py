@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:delivery"
 MAX_ATTEMPTS = 8
-LOCK_SECONDS = 120  # longer than any channel call with its timeout
+# Longer than an attempt takes (a look and a post, 10 s timeout each); a job whose
+# work-horse was killed holds the lock no longer than this.
+LOCK_SECONDS = 45
 BACKOFF = (5, 15, 60, 120, 300, 600)  # seconds before retryable attempt n + 1
 
 

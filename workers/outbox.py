@@ -37,15 +37,17 @@ MAX_BACKOFF = 30.0
 Enqueue = Callable[..., None]
 
 
-def ensure_table(store: ReadStore) -> None:
-    """The outbox's own table (never a projection's), starting at position 0."""
+def ensure_table(store: ReadStore, start_at: int) -> None:
+    """The outbox's own table (never a projection's). A new outbox starts at ``start_at``,
+    the log's head when it is set up: replies recorded before any outbox existed (by a
+    version that delivered nothing) are not sent days late; an operator retries them."""
     with store.transaction(lock_key=NAME) as tx:
         tx.run(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL PRIMARY KEY,"
             " position BIGINT NOT NULL, updated_at TEXT)"
         )
         if tx.one(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME]) is None:
-            tx.run(f"INSERT INTO {TABLE} (name, position) VALUES (?, 0)", [NAME])
+            tx.run(f"INSERT INTO {TABLE} (name, position) VALUES (?, ?)", [NAME, start_at])
 
 
 def position(store: ReadStore) -> int | None:
@@ -73,7 +75,7 @@ class Outbox:
         self.enqueued = 0
 
     def setup(self) -> None:
-        ensure_table(self.store)
+        ensure_table(self.store, self.events.head())
 
     def position(self) -> int:
         return position(self.store) or 0

@@ -276,3 +276,24 @@ def test_a_contact_recorded_from_a_webhook_and_from_polling_is_one_message(rig: 
     assert first.extra["created"] is True and again.extra["created"] is False
     assert again.id == first.id
     assert len(rig.app.get_conversation(first.id).messages) == 1
+
+
+def test_a_new_outbox_starts_at_the_head_and_sends_no_reply_older_than_itself(rig: Rig) -> None:
+    """An upgrade from a version that delivered nothing must not post its old replies."""
+    cid, _ = a_mention(rig)
+    old = queue(rig, cid, body="an old reply nobody sent")
+    with rig.ctx.read_store.transaction(lock_key="outbox") as tx:
+        tx.run("DROP TABLE outbox_position")  # as before any outbox existed
+    fresh = Outbox(
+        rig.ctx.read_store,
+        NotificationLog(rig.app.recorder, rig.app.mapper),
+        rig.ctx.redis,
+    )
+    fresh.setup()
+    rig.outbox = fresh
+    new = queue(rig, cid, body="a new reply")
+
+    rig.run(until=lambda: delivered(rig, cid, new))
+
+    assert rig.reply(cid, old)["status"] == v.QUEUED
+    assert [t["text"].endswith("a new reply") for t in rig.x.state()["tweets"]] == [True]
