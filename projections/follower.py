@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from projections import positions
 from projections.base import LIVE, Batch, Projection, TableNames, event_type
 from projections.db import ReadStore
-from projections.log import EventLog
+from projections.log import EventLog, follow
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +127,8 @@ class Follower:
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Follow the log until ``stop``; a database outage is waited out, not fatal."""
-        pause = poll_interval
-        while not stop.is_set():
-            try:
-                moved = self.step()
-                pause = poll_interval
-            except Exception:
-                log.exception("follower step failed; retrying in %.1f s", pause)
-                moved = 0
-                pause = min(max(pause * 2, 1.0), MAX_BACKOFF)
-            if not moved:
-                stop.wait(pause)
+        follow(self.step, stop, what="follower", poll_interval=poll_interval,
+               max_backoff=MAX_BACKOFF)  # fmt: skip
 
     # ------------------------------------------------------------------ applying
     def apply_batch(self, projection: Projection, key: str, variant: str, batch: Batch) -> int:

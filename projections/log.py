@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from projections.base import Batch
@@ -32,3 +35,29 @@ class NotificationLog:
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
+
+
+def follow(
+    step: Callable[[], int],
+    stop: threading.Event,
+    *,
+    what: str,
+    poll_interval: float = 0.2,
+    max_backoff: float = 60.0,
+) -> None:
+    """Call ``step`` (one batch of the log; how much it moved) until ``stop``, pausing
+    when there was nothing to do. A failing step (a database or Redis outage) is waited
+    out with a growing pause, never fatal: the next step starts where the last one
+    committed."""
+    log = logging.getLogger(f"parley.{what}")
+    pause = poll_interval
+    while not stop.is_set():
+        try:
+            moved = step()
+            pause = poll_interval
+        except Exception:
+            log.exception("%s step failed; retrying in %.1f s", what, pause)
+            moved = 0
+            pause = min(max(pause * 2, 1.0), max_backoff)
+        if not moved:
+            stop.wait(pause)

@@ -103,11 +103,7 @@ class Delivery:
         if (reply["status"] == v.SENDING or reply["uncertain"]) and (
             found := self._look(channel, outgoing)
         ):
-            app.record_delivery(
-                conversation_id, reply_id=reply_id, external_id=found, attempt=attempt,
-                found=True, actor=ACTOR,
-            )  # fmt: skip
-            return Result("found", found)
+            return self._found(conversation_id, reply_id, attempt, found)
         if attempt >= MAX_ATTEMPTS:
             app.record_delivery_failure(
                 conversation_id, reply_id=reply_id, attempt=attempt, retryable=False,
@@ -122,11 +118,7 @@ class Delivery:
         except DuplicateError as error:
             # Maybe an attempt this job does not know of posted it: look once more.
             if found := self._look(channel, outgoing):
-                app.record_delivery(
-                    conversation_id, reply_id=reply_id, external_id=found, attempt=attempt,
-                    found=True, actor=ACTOR,
-                )  # fmt: skip
-                return Result("found", found)
+                return self._found(conversation_id, reply_id, attempt, found)
             return self._failed(conversation_id, reply_id, attempt, error)
         except DeliveryError as error:
             return self._failed(conversation_id, reply_id, attempt, error)
@@ -135,6 +127,14 @@ class Delivery:
             actor=ACTOR,
         )  # fmt: skip
         return Result("delivered", external_id)
+
+    def _found(self, conversation_id: UUID, reply_id: UUID, attempt: int, found: str) -> Result:
+        """An earlier attempt had posted it: record that, and post nothing."""
+        self.app.record_delivery(
+            conversation_id, reply_id=reply_id, external_id=found, attempt=attempt, found=True,
+            actor=ACTOR,
+        )  # fmt: skip
+        return Result("found", found)
 
     def _look(self, channel: Channel, outgoing: Outgoing) -> str | None:
         try:

@@ -23,7 +23,7 @@ from redis import Redis
 from domain import values as v
 from projections.base import event_type
 from projections.db import ReadStore, timestamp
-from projections.log import EventLog
+from projections.log import EventLog, follow
 from workers import queues
 from workers.jobs import deliver_reply
 
@@ -122,14 +122,5 @@ class Outbox:
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Follow the log until ``stop``; Redis or the store down is waited out."""
-        pause = poll_interval
-        while not stop.is_set():
-            try:
-                moved = self.step()
-                pause = poll_interval
-            except Exception:
-                log.exception("outbox step failed; retrying in %.1f s", pause)
-                moved = 0
-                pause = min(max(pause * 2, 1.0), MAX_BACKOFF)
-            if not moved:
-                stop.wait(pause)
+        follow(self.step, stop, what="outbox", poll_interval=poll_interval,
+               max_backoff=MAX_BACKOFF)  # fmt: skip

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +90,11 @@ class Rig:
         return self.app.find_reply(cid, reply_id)
 
 
-@pytest.fixture
-def rig(store: dict[str, str], x: XStandIn, clock: Clock) -> Iterator[Rig]:
-    client = redis.Redis.from_url(redis_url())
-    client.flushdb()
+@contextmanager
+def rig_on(store: dict[str, str], x: XStandIn, url: str) -> Iterator[Rig]:
+    """A worker context on ``store`` and the Redis at ``url``, jobs run in this process."""
     settings = Settings.from_env(
-        {**store, **x_settings(x), "PARLEY_REDIS_URL": redis_url(), "PARLEY_CREATE_TABLES": "y"}
+        {**store, **x_settings(x), "PARLEY_REDIS_URL": url, "PARLEY_CREATE_TABLES": "y"}
     )
     ctx = context.build(settings)
     ctx.application.clock = RealTimeClock()  # jobs compare retry times with the real clock
@@ -112,6 +112,16 @@ def rig(store: dict[str, str], x: XStandIn, clock: Clock) -> Iterator[Rig]:
     finally:
         context.use(None)
         ctx.close()
+
+
+@pytest.fixture
+def rig(store: dict[str, str], x: XStandIn, clock: Clock) -> Iterator[Rig]:
+    client = redis.Redis.from_url(redis_url())
+    client.flushdb()
+    try:
+        with rig_on(store, x, redis_url()) as made:
+            yield made
+    finally:
         client.flushdb()
         client.close()
 

@@ -12,13 +12,11 @@ from uuid import UUID
 import pytest
 import redis
 
-from app.config import Settings
 from domain import values as v
 from domain.inbound import Contact
 from domain.values import Identity, Origin
 from projections.log import NotificationLog
-from tests.workers.conftest import BRAND, Rig, x_settings
-from workers import context
+from tests.workers.conftest import BRAND, Rig, rig_on
 from workers.delivery import Delivery, outgoing_of
 from workers.outbox import Outbox
 from workers.polling import Cursors, XPoller
@@ -230,37 +228,18 @@ def test_with_redis_down_a_queued_reply_waits_and_is_delivered_when_it_is_back(
 ) -> None:
     from tests.support.stores import store_settings
 
-    with store_settings(kind, tmp_path) as store:
-        settings = Settings.from_env(
-            {**store, **x_settings(x), "PARLEY_REDIS_URL": private_redis.url,
-             "PARLEY_CREATE_TABLES": "y"}
-        )  # fmt: skip
-        ctx = context.build(settings)
-        context.use(ctx)
-        try:
-            from app import follower_for
+    with store_settings(kind, tmp_path) as store, rig_on(store, x, private_redis.url) as rig:
+        cid, _ = a_mention(rig)
+        private_redis.stop()
+        reply_id = queue(rig, cid)  # recorded while Redis is down
+        with pytest.raises(redis.ConnectionError):
+            rig.outbox.step()
+        assert rig.outbox.position() < rig.app.head_position()
 
-            follower_for(ctx.application, ctx.read_store).setup()
-            box = Outbox(
-                ctx.read_store, NotificationLog(ctx.application.recorder, ctx.application.mapper),
-                ctx.redis,
-            )  # fmt: skip
-            box.setup()
-            rig = Rig(ctx, box, x)
-            cid, _ = a_mention(rig)
-            private_redis.stop()
-            reply_id = queue(rig, cid)  # recorded while Redis is down
-            with pytest.raises(redis.ConnectionError):
-                box.step()
-            assert box.position() < ctx.application.head_position()
+        private_redis.start()
+        rig.run(until=lambda: delivered(rig, cid, reply_id))
 
-            private_redis.start()
-            rig.run(until=lambda: delivered(rig, cid, reply_id))
-
-            assert len(x.state()["tweets"]) == 1
-        finally:
-            context.use(None)
-            ctx.close()
+        assert len(x.state()["tweets"]) == 1
 
 
 def test_a_contact_recorded_from_a_webhook_and_from_polling_is_one_message(rig: Rig) -> None:
