@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -134,7 +135,7 @@ def tokens_list(as_json: bool) -> None:
     table = Table("id", "name", "role", "created", "expires", "last used", "state")
     for row in rows:
         table.add_row(*[str(row[k] or "-") for k in row])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 240).print(table)  # no cut ids in a pipe
 
 
 @tokens.command("revoke")

@@ -335,7 +335,11 @@ class XStandIn:
             )
         pattern, match, name = found
         try:
-            body = json.loads(raw) if raw and "json" in headers.get("Content-Type", "json") else {}
+            # The control surface reads JSON whatever the Content-Type (``curl -d`` says
+            # form-urlencoded); X's own routes only as X would.
+            control = url.path.startswith("/_standin/")
+            is_json = control or "json" in headers.get("Content-Type", "json")
+            body = json.loads(raw) if raw and is_json else {}
         except ValueError:
             body = None
         query = dict(parse_qsl(url.query, keep_blank_values=True))

@@ -17,6 +17,7 @@ from domain.inbound import Contact
 from domain.values import Identity, Origin
 from projections.log import NotificationLog
 from tests.workers.conftest import BRAND, Rig, rig_on
+from workers.channels.x import Usage
 from workers.delivery import Delivery, outgoing_of
 from workers.outbox import Outbox
 from workers.polling import Cursors, XPoller
@@ -59,6 +60,10 @@ def test_a_reply_goes_out_as_a_reply_to_the_customers_tweet(rig: Rig) -> None:
     )  # fmt: skip
     events = [type(e).__name__ for e in rig.app.conversation_events(cid)]
     assert events[-2:] == ["ReplyDispatched", "ReplyDelivered"]
+    usage = Usage(rig.ctx.redis).snapshot()  # X bills per call: every one is counted
+    assert usage["calls"]["POST /2/tweets"] == {"201": 1}
+    assert usage["calls"]["GET /2/users/:id/mentions"] == {"200": 1}
+    assert int(usage["rate_limits"]["POST /2/tweets"]["remaining"]) >= 0
 
 
 def test_a_customer_answering_our_reply_lands_in_the_same_case(rig: Rig) -> None:

@@ -37,13 +37,14 @@ log = logging.getLogger(__name__)
 CALLS = "parley:x:calls"  # hash: "METHOD /2/route status" -> count
 LIMITS = "parley:x:limits"  # hash: "METHOD /2/route" -> {"limit", "remaining", "reset"}
 LOOK_BACK = timedelta(minutes=5)  # how far before queuing a found reply may have been posted
-_ID = re.compile(r"/\d+(?=/|$)|/[0-9]+-[0-9]+(?=/|$)")
+# An id in a path: a long number (not the API's version, /2) or a DM conversation's pair.
+_ID = re.compile(r"/[0-9]{3,}(?:-[0-9]{3,})?(?=/|$)")
 
 
 def route_of(method: str, url: str) -> str:
     """``GET /2/users/:id/mentions`` from a request: the unit X bills and limits."""
-    path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
-    return f"{method} /{_ID.sub('/:id', '/' + path)[1:]}"
+    path = "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+    return f"{method} {_ID.sub('/:id', path)}"
 
 
 class Usage:
