@@ -281,3 +281,18 @@ def test_a_new_outbox_starts_at_the_head_and_sends_no_reply_older_than_itself(ri
 
     assert rig.reply(cid, old)["status"] == v.QUEUED
     assert [t["text"].endswith("a new reply") for t in rig.x.state()["tweets"]] == [True]
+
+
+def test_a_tweet_naming_the_brand_without_the_at_is_found_by_the_keyword_search(rig: Rig) -> None:
+    rig.x.add_tweet("31337", "cy", "is acme down again? my parcel is lost")
+    rig.x.add_tweet("31338", "dee", "lovely weather")
+    poller = XPoller(rig.app, rig.ctx.x_client, Cursors(rig.ctx.read_store), BRAND, ["acme"])
+
+    assert poller.search() == 1
+    assert poller.search() == 0  # the overlap reads it again: recorded once
+
+    customer = rig.app.find_customer(Identity("x", "31337"))
+    assert customer is not None and rig.app.find_customer(Identity("x", "31338")) is None
+    [case] = rig.app.cases_of(customer)
+    assert rig.app.get_conversation(case).origin_public is True
+    assert Cursors(rig.ctx.read_store).get("x-search") is not None
