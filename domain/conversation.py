@@ -226,6 +226,7 @@ class Conversation(Aggregate):
             "from_account": from_account, "queued_at": timestamp, "status": v.QUEUED,
             "external_id": None, "delivered_at": None, "attempts": 0, "last_error": None,
             "failure_code": None, "retry_at": None, "uncertain": False, "retries": 0,
+            "dispatched_at": None, "budget_from": 0,
         }  # fmt: skip
 
     def _reply(self, reply_id: UUID) -> dict[str, Any]:
@@ -258,7 +259,10 @@ class Conversation(Aggregate):
         self, reply_id: UUID, attempt: int, actor: str, timestamp: datetime
     ) -> None:
         reply = self.replies[str(reply_id)]
-        reply.update(status=v.SENDING, attempts=attempt, uncertain=True, retry_at=None)
+        reply.update(
+            status=v.SENDING, attempts=attempt, uncertain=True, retry_at=None,
+            dispatched_at=timestamp,
+        )  # fmt: skip
 
     def record_delivery(
         self,
@@ -341,22 +345,26 @@ class Conversation(Aggregate):
             last_error=reason,
             failure_code=code,
             retry_at=retry_at,
-            uncertain=code == "uncertain",
+            # A failure that never reached the channel keeps what was known before it.
+            uncertain=code == "uncertain" or (reply["uncertain"] and code in v.OFF_CHANNEL),
         )
 
     def request_redelivery(self, *, reply_id: UUID, actor: str, timestamp: datetime) -> None:
-        """An operator asks for a failed reply to be tried again (the fault is fixed)."""
+        """An operator asks for a reply to be tried again: a failed one (the fault is
+        fixed), or one left waiting (queued or sending) that no job is working on."""
         reply = self._reply(reply_id)
-        if reply["status"] != v.FAILED:
-            raise InvalidTransitionError(
-                f"reply {reply_id} is {reply['status']}: only a failed reply is retried"
-            )
+        if reply["status"] == v.DELIVERED:
+            raise InvalidTransitionError(f"reply {reply_id} was delivered already")
         self._request_redelivery(reply_id=reply_id, actor=actor, timestamp=timestamp)
 
     @event("RedeliveryRequested", topic="parley.Conversation.RedeliveryRequested")
     def _request_redelivery(self, reply_id: UUID, actor: str, timestamp: datetime) -> None:
         reply = self.replies[str(reply_id)]
-        reply.update(status=v.QUEUED, retries=reply["retries"] + 1, retry_at=None)
+        # A new budget of attempts starts from here; an uncertain last attempt stays so.
+        reply.update(
+            status=v.QUEUED, retries=reply["retries"] + 1, retry_at=None,
+            budget_from=reply["attempts"],
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ channel
     def switch_channel(self, *, to: str, reason: str, actor: str, timestamp: datetime) -> None:

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.exceptions import MergeError
-from domain.values import Identity
+from domain.values import Identity, identity_key
 
 
 class Customer(Aggregate):
@@ -41,7 +41,7 @@ class Customer(Aggregate):
         self.absorbed: list[UUID] = []
 
     def has_identity(self, identity: Identity) -> bool:
-        return any(Identity(**i).key == identity.key for i in self.identities)
+        return any(identity_key(i["kind"], i["value"]) == identity.key for i in self.identities)
 
     def add_identity(self, *, identity: Identity, actor: str, timestamp: datetime) -> bool:
         if self.has_identity(identity):

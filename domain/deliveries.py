@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventsourcing.application import AggregateNotFoundError
+
 from domain import values as v
 from domain.conversation import Conversation
 from domain.customers import CustomerDirectory
@@ -63,6 +65,16 @@ class Deliveries(CustomerDirectory):
     def find_reply(self, conversation_id: UUID, reply_id: UUID) -> dict[str, Any]:
         conversation = self._load(Conversation, conversation_id)
         return dict(conversation._reply(reply_id))
+
+    def delivered_as(self, channel: str, external_id: str) -> UUID | None:
+        """The reply a channel's id was recorded for, if any (the outbound index)."""
+        try:
+            index: OutboundIndex = self.repository.get(
+                OutboundIndex.create_id(channel, external_id)
+            )
+        except AggregateNotFoundError:
+            return None
+        return UUID(str(index.reply_id))
 
     def dispatch_reply(
         self, conversation_id: UUID, *, reply_id: UUID, attempt: int, actor: str

@@ -10,6 +10,7 @@ key afresh (``Reclaimed``); the earlier claim stays in the log.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -137,11 +138,14 @@ class Claim:
             response = {k: x for k, x in plain(outcome.as_dict()).items() if k != "position"}
         request = self.request
         if self.expired is not None:
-            self.expired.reclaim(
+            # A copy each time: a command that retries its save must not build on a
+            # reclaim its failed save left applied to the loaded key.
+            key = copy.deepcopy(self.expired)
+            key.reclaim(
                 fingerprint=request.fingerprint, response=response, changed=changed,
                 actor=request.principal, timestamp=now,
             )  # fmt: skip
-            return self.expired
+            return key
         return IdempotencyKey(
             principal=request.principal, key=request.key, fingerprint=request.fingerprint,
             response=response, changed=changed, actor=request.principal, timestamp=now,

@@ -231,17 +231,23 @@ class Inbound(CustomerDirectory):
     ) -> Outcome:
         """Record a customer's message; one seen before (same external id) is a no-op."""
         v.check_channel(channel)
-        try:
-            return self._receive(
-                conversation_id, channel, body, actor, external_id, published_at,
-                origin or Origin(), expected_version, claim,
-            )  # fmt: skip
-        except VersionConflictError:
-            if external_id is not None and (
-                found := self._seen(conversation_id, channel, external_id)
-            ):
-                return self._unchanged(found, claim)
-            raise
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._receive(
+                    conversation_id, channel, body, actor, external_id, published_at,
+                    origin or Origin(), expected_version, claim,
+                )  # fmt: skip
+            except VersionConflictError:
+                if external_id is not None and (
+                    found := self._seen(conversation_id, channel, external_id)
+                ):
+                    return self._unchanged(found, claim)
+                # Someone else wrote to the case meanwhile (another message of a burst,
+                # an agent's tag): append again on top, unless the caller named a version.
+                if expected_version is not None or attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _seen(self, conversation_id: UUID, channel: str, external_id: str) -> Outcome | None:
         found = self._find_inbound(channel, external_id)
@@ -292,6 +298,16 @@ class Inbound(CustomerDirectory):
         known case (the customer's earlier tweet, or our reply); a DM from a customer
         whose open case moved to DM; otherwise a new case on the contact's channel.
         """
+        for attempt in range(ATTEMPTS):  # the threading is decided again after a lost race
+            try:
+                return self._receive_contact(contact, claim)
+            except (VersionConflictError, IdentityTakenError):
+                if attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _receive_contact(self, contact: Contact, claim: Claim | None) -> Outcome:
         if (found := self._find_inbound(contact.channel, contact.external_id)) is not None:
             return self._unchanged(found, claim)
         target = self._thread_of(contact)
@@ -309,16 +325,25 @@ class Inbound(CustomerDirectory):
         )  # fmt: skip
 
     def _thread_of(self, contact: Contact) -> UUID | None:
-        """The case a contact continues, if any."""
+        """The case a contact continues, if any: only one of that case's own customer.
+
+        Someone else replying in a customer's thread ("same here!") opens a case of their
+        own; joining the customer's would send the agent's next reply to them.
+        """
         if (reply_to := contact.origin.in_reply_to) is not None:
+            sender = self.find_customer(contact.sender)
             for index_id in (
                 InboundIndex.create_id(contact.channel, reply_to),
                 OutboundIndex.create_id(contact.channel, reply_to),
             ):
                 try:
-                    return UUID(str(self.repository.get(index_id).conversation_id))
+                    case = UUID(str(self.repository.get(index_id).conversation_id))
                 except AggregateNotFoundError:
                     continue
+                owner = self.customer_of(self._load(Conversation, case).customer_id)
+                if sender is not None and sender.id == owner.id:
+                    return case
+                break
         if contact.channel in v.PRIVATE_THREADED:
             return self._open_case_on(contact.sender, contact.channel)
         return None

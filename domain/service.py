@@ -220,11 +220,12 @@ class Service(Application):
         existing = self._find_key(request)
         if existing is not None and not existing.expired(now, self.key_ttl):
             return self._replay(existing, request)
+        seen = existing.version if existing is not None else 0  # before any reclaim
         try:
             return command(Claim(request, existing, record))
         except DomainError:
             again = self._find_key(request)
-            if again is not None and again.version != (existing.version if existing else 0):
+            if again is not None and again.version != seen:
                 return self._replay(again, request)
             raise
 

@@ -70,6 +70,7 @@ FAILURE_CODES = (
     "no_channel",  # no adapter for this channel is configured
     "gave_up",  # retried as often as allowed
 )
+OFF_CHANNEL = frozenset({"gave_up", "no_channel"})  # failures recorded without a call
 
 
 def is_public(channel: str) -> bool:
@@ -87,6 +88,17 @@ IDENTITY_PATTERNS: dict[str, tuple[str, str]] = {
     ),
     IDENTITY_PHONE: (r"(?=(?:[^0-9]*[0-9]){3})[\s\S]+", "a phone number needs at least 3 digits"),
 }
+
+
+def identity_key(kind: str, value: str) -> str:
+    """An identity's natural key, without validating it: identities stored before a rule
+    existed (an X handle where an id belongs) still compare, and are never refused."""
+    value = value.strip()
+    if kind == IDENTITY_EMAIL:
+        value = value.lower()
+    if kind == IDENTITY_PHONE:
+        value = "".join(ch for ch in value if ch in "0123456789+")
+    return f"{kind}:{value}"
 
 
 @dataclass(frozen=True)
@@ -107,12 +119,7 @@ class Identity:
     @property
     def key(self) -> str:
         """The normalised natural key: e-mail addresses are case-insensitive."""
-        value = self.value.strip()
-        if self.kind == IDENTITY_EMAIL:
-            value = value.lower()
-        if self.kind == IDENTITY_PHONE:
-            value = "".join(ch for ch in value if ch in "0123456789+")
-        return f"{self.kind}:{value}"
+        return identity_key(self.kind, self.value)
 
     def as_dict(self) -> dict[str, str | None]:
         return {"kind": self.kind, "value": self.value, "handle": self.handle}

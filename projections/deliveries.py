@@ -22,8 +22,14 @@ COLUMNS = (
 STATUSES = (v.QUEUED, v.SENDING, v.DELIVERED, v.FAILED)
 
 
+# Replies Parley sends through a channel; chat, phone and API replies are read from
+# Parley itself and are never "queued" for a worker.
+SENT = frozenset({v.X_PUBLIC, v.X_DM, v.EMAIL})
+
+
 class Deliveries(Projection):
     name = "deliveries"
+    version = 2  # 2: only replies a worker sends
     tables = {
         "deliveries": [
             "CREATE TABLE {t} (reply_id TEXT NOT NULL, conversation_id TEXT NOT NULL,"
@@ -48,6 +54,8 @@ class Deliveries(Projection):
         ctx.rows["deliveries"].put(key, row)
 
     def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
+        if event.channel not in SENT:
+            return
         ctx.rows["deliveries"].put(
             str(event.reply_id),
             {

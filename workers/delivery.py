@@ -71,12 +71,12 @@ class Delivery:
         if not lock.acquire(blocking=False):
             raise ReplyBusyError(f"reply {reply_id} is being delivered by another job")
         try:
-            for _ in range(3):  # lost a race on the conversation: look again
-                try:
-                    return self._attempt(conversation_id, reply_id)
-                except (VersionConflictError, InvalidTransitionError) as error:
-                    log.info("reply %s: %s; looking again", reply_id, error)
-            raise ReplyBusyError(f"reply {reply_id} kept changing under this job")
+            try:
+                return self._attempt(conversation_id, reply_id)
+            except (VersionConflictError, InvalidTransitionError) as error:
+                # Someone else moved the reply on first (another job's attempt): never
+                # go on to post; the job runs again later and reads where it stands.
+                raise ReplyBusyError(f"reply {reply_id} changed under this job: {error}") from error
         finally:
             try:
                 lock.release()
@@ -90,58 +90,93 @@ class Delivery:
             return Result("skipped", "delivered already")
         if reply["status"] == v.FAILED:
             return Result("skipped", "failed; waiting for an operator's retry")
+        dispatched = reply.get("dispatched_at")
+        if (
+            reply["status"] == v.SENDING
+            and dispatched is not None
+            and (app.clock() - dispatched < timedelta(seconds=LOCK_SECONDS))
+        ):
+            # An attempt started moments ago may still be in flight (its lock lost):
+            # looking now could miss its post, and posting again would double it.
+            raise ReplyBusyError(f"reply {reply_id}: an attempt started {dispatched}")
         outgoing = outgoing_of(reply)
         channel = self.channels.get(outgoing.channel)
         attempt = int(reply["attempts"])
         if channel is None:
-            app.record_delivery_failure(
-                conversation_id, reply_id=reply_id, attempt=attempt, retryable=False,
-                code="no_channel", actor=ACTOR,
-                reason=f"no {outgoing.channel} channel is configured: set it up, then retry",
+            return self._refused(
+                conversation_id, reply_id, attempt, "no_channel",
+                f"no {outgoing.channel} channel is configured: set it up, then retry",
             )  # fmt: skip
-            return Result("failed", "no_channel")
-        if (reply["status"] == v.SENDING or reply["uncertain"]) and (
-            found := self._look(channel, outgoing)
-        ):
-            return self._found(conversation_id, reply_id, attempt, found)
-        if attempt >= MAX_ATTEMPTS:
-            app.record_delivery_failure(
-                conversation_id, reply_id=reply_id, attempt=attempt, retryable=False,
-                code="gave_up", actor=ACTOR,
-                reason=f"{attempt} attempts failed (last: {reply['last_error']}); retry it",
+        if reply["status"] == v.SENDING or reply["uncertain"]:
+            try:
+                found = self._look(channel, outgoing)
+            except UncertainError as error:  # cannot tell: never post blind; later
+                return self._failed(conversation_id, reply_id, attempt, error)
+            if found:
+                return self._found(conversation_id, reply_id, attempt, found)
+        if attempt - int(reply.get("budget_from") or 0) >= MAX_ATTEMPTS:
+            return self._refused(
+                conversation_id, reply_id, attempt, "gave_up",
+                f"{attempt} attempts failed (last: {reply['last_error']}); retry it",
             )  # fmt: skip
-            return Result("failed", "gave_up")
         attempt += 1
         app.dispatch_reply(conversation_id, reply_id=reply_id, attempt=attempt, actor=ACTOR)
         try:
             external_id = channel.send(outgoing)
         except DuplicateError as error:
             # Maybe an attempt this job does not know of posted it: look once more.
-            if found := self._look(channel, outgoing):
+            try:
+                found = self._look(channel, outgoing)
+            except UncertainError as looked:
+                return self._failed(conversation_id, reply_id, attempt, looked)
+            if found:
                 return self._found(conversation_id, reply_id, attempt, found)
             return self._failed(conversation_id, reply_id, attempt, error)
         except DeliveryError as error:
             return self._failed(conversation_id, reply_id, attempt, error)
-        app.record_delivery(
-            conversation_id, reply_id=reply_id, external_id=external_id, attempt=attempt,
-            actor=ACTOR,
-        )  # fmt: skip
+        self._record(conversation_id, reply_id, attempt, external_id, found=False)
         return Result("delivered", external_id)
+
+    def _record(
+        self, conversation_id: UUID, reply_id: UUID, attempt: int, external_id: str, found: bool
+    ) -> None:
+        """Record the outcome of a post that happened: only this step is retried on a
+        race (someone tagged the case meanwhile), never the post."""
+        for tries in range(5):
+            try:
+                self.app.record_delivery(
+                    conversation_id, reply_id=reply_id, external_id=external_id,
+                    attempt=attempt, found=found, actor=ACTOR,
+                )  # fmt: skip
+                return
+            except VersionConflictError:
+                if tries == 4:
+                    raise
 
     def _found(self, conversation_id: UUID, reply_id: UUID, attempt: int, found: str) -> Result:
         """An earlier attempt had posted it: record that, and post nothing."""
-        self.app.record_delivery(
-            conversation_id, reply_id=reply_id, external_id=found, attempt=attempt, found=True,
-            actor=ACTOR,
-        )  # fmt: skip
+        self._record(conversation_id, reply_id, attempt, found, found=True)
         return Result("found", found)
 
+    def _refused(
+        self, conversation_id: UUID, reply_id: UUID, attempt: int, code: str, reason: str
+    ) -> Result:
+        """A failure decided without calling the channel."""
+        self.app.record_delivery_failure(
+            conversation_id, reply_id=reply_id, attempt=attempt, retryable=False, code=code,
+            reason=reason, actor=ACTOR,
+        )  # fmt: skip
+        return Result("failed", code)
+
     def _look(self, channel: Channel, outgoing: Outgoing) -> str | None:
-        try:
-            return channel.find(outgoing)
-        except UncertainError as error:
-            # Cannot tell: do not post blind; try again later (the job is retried).
-            raise ReplyBusyError(f"could not look before posting again: {error}") from error
+        """The channel's id of this reply if posted before; never one that another reply
+        was recorded as (the same text, answering the same message, sent twice)."""
+
+        def taken(external_id: str) -> bool:
+            owner = self.app.delivered_as(outgoing.channel, external_id)
+            return owner is not None and str(owner) != outgoing.reply_id
+
+        return channel.find(outgoing, taken)
 
     def _failed(
         self, conversation_id: UUID, reply_id: UUID, attempt: int, error: DeliveryError

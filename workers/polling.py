@@ -16,7 +16,7 @@ from typing import Any
 
 import tweepy
 
-from domain.exceptions import DomainError
+from domain.exceptions import DomainError, VersionConflictError
 from domain.inbound import Contact
 from projections.db import ReadStore, parse_timestamp, timestamp
 from workers.x_inbound import dm_contact, tweet_contact
@@ -82,12 +82,19 @@ class XPoller:
     def _record(self, name: str, contacts: list[tuple[datetime | None, Contact]]) -> int:
         """Record every contact, then move the cursor to the newest; how many were new."""
         new = 0
-        for _, contact in sorted(contacts, key=lambda c: c[0] or datetime.min.replace(tzinfo=UTC)):
+        newest: datetime | None = None
+        for at, contact in sorted(contacts, key=lambda c: c[0] or datetime.min.replace(tzinfo=UTC)):
             try:
                 new += bool(self.app.receive_contact(contact).position)
+            except VersionConflictError as error:
+                # Not recorded, and worth recording: the cursor stays before it, so the
+                # next poll reads it again.
+                log.warning("X %s %s: %s; read again next poll", name, contact.external_id, error)
+                break
             except DomainError as error:  # e.g. older than the window contacts are held to
                 log.warning("X %s %s not recorded: %s", name, contact.external_id, error)
-        newest = max((at for at, _ in contacts if at is not None), default=None)
+            if at is not None:
+                newest = at if newest is None else max(newest, at)
         if newest is not None:
             self.cursors.set(name, newest)
         return new

@@ -21,7 +21,7 @@ from app.apidoc import Blueprint
 from app.errors import RequestFieldError, problem
 from app.parsing import decode_json
 from app.state import application
-from domain.exceptions import DomainError
+from domain.exceptions import DomainError, VersionConflictError
 from workers.x_inbound import webhook_contacts
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Channels pushing.")
@@ -113,6 +113,13 @@ def x_activity() -> Any:
     for contact in contacts:
         try:
             outcome = application().receive_contact(contact)
+        except VersionConflictError:
+            # Still losing races after retrying: let X deliver again (it retries on 5xx);
+            # what was recorded is recorded once however often it comes.
+            return problem(
+                503, "Service Unavailable", "busy recording; deliver again",
+                headers={"Retry-After": "1"},
+            )  # fmt: skip
         except DomainError as error:  # e.g. a delivery older than the window: drop it
             current_app.logger.warning("X webhook %s refused: %s", contact.external_id, error)
             counts["ignored"] += 1

@@ -232,3 +232,34 @@ def test_a_claim_stored_by_the_first_version_still_loads(application: Conversati
     assert found is not None
     assert found.response == {"status": 201, "body": {"id": "c0ffee", "version": 3}}
     assert found.changed is True
+
+
+def test_an_expired_key_survives_an_opening_that_retries_its_save(
+    application: Conversations, another_instance: Any, clock: Clock
+) -> None:
+    """A reclaim whose save lost a race must not leave the key unusable (a version gap)."""
+    identity = an_email_identity()
+    request = a_request({"open": identity.value})
+
+    def open_it(app: Conversations) -> Outcome | Replay:
+        return app.run_once(
+            request,
+            lambda claim: app.open_conversation(
+                channel="email", body="hi", actor=AGENT,
+                identity=Identity(identity.kind, identity.value), claim=claim,
+            ),
+        )  # fmt: skip
+
+    open_it(application)
+    clock.advance(hours=25)
+    other = another_instance(clock)
+    # Another customer's contact races for nothing; our retry loop reclaims more than once
+    # when its first save conflicts. Simulate the conflict by claiming the key elsewhere.
+    first = open_it(other)
+    again = open_it(application)
+
+    assert isinstance(first, Outcome) and isinstance(again, Replay)
+    assert again.response["id"] == str(first.id)
+    stored = [e.originator_version for e in application.events.get(
+        IdempotencyKey.create_id(request.principal, request.key))]  # fmt: skip
+    assert stored == list(range(1, len(stored) + 1))

@@ -157,3 +157,12 @@ def test_customer_events_have_explicit_topics() -> None:
         "parley.Customer.Registered",
         "parley.Customer.Merged",
     ]
+
+
+def test_an_identity_stored_before_a_rule_existed_still_compares() -> None:
+    """X identities once held handles; reading them must not fail on today's rule."""
+    customer = a_customer(Identity("email", "ann@example.com"))
+    customer.identities.append({"kind": "x", "value": "@ann", "handle": None})
+
+    assert not customer.has_identity(Identity("x", "12345"))
+    assert customer.has_identity(Identity("email", "ANN@example.com"))

@@ -39,17 +39,25 @@ def test_a_failed_delivery_is_listed_with_its_reason_and_can_be_retried(
     assert [i["failed_deliveries"] for i in inbox] == [0]
 
 
-def test_retrying_an_unknown_or_undelivered_reply_is_refused(client, auth, flask_app):
+def test_retrying_an_unknown_or_delivered_reply_is_refused_and_a_waiting_one_is_not(
+    client, auth, flask_app
+):
     agent, ops = auth("agent"), auth("ops")
     case = open_case(client, agent, "email")
-    queued = reply(client, agent, case["id"])
+    waiting = reply(client, agent, case["id"])
+    sent = reply(client, agent, case["id"], body="and another")
+    flask_app.extensions["parley.application"].record_delivery(
+        UUID(case["id"]), reply_id=UUID(sent["reply_id"]), external_id="<m@x>", actor="t"
+    )
     project(flask_app)
 
     unknown = client.post(f"/v1/ops/deliveries/{uuid.uuid4()}/retry", json={}, headers=ops)
-    not_failed = client.post(f"/v1/ops/deliveries/{queued['reply_id']}/retry", json={}, headers=ops)
+    delivered = client.post(f"/v1/ops/deliveries/{sent['reply_id']}/retry", json={}, headers=ops)
+    stuck = client.post(f"/v1/ops/deliveries/{waiting['reply_id']}/retry", json={}, headers=ops)
 
     assert_problem(unknown, 404)
-    assert_problem(not_failed, 409)
+    assert_problem(delivered, 409)
+    assert stuck.status_code == 200  # a queued reply no job works on can be pushed again
 
 
 def test_the_channels_view_shows_x_unconfigured_and_its_counters(client, auth):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
@@ -124,7 +125,10 @@ def test_a_crash_after_the_post_before_the_outcome_is_found_not_posted_again(rig
     cid, _ = a_mention(rig)
     reply_id = queue(rig, cid)
     reply = rig.reply(cid, reply_id)
+    now = rig.app.clock
+    rig.app.clock = lambda: now() - timedelta(minutes=1)  # the crash was a minute ago
     rig.app.dispatch_reply(cid, reply_id=reply_id, attempt=1, actor="system:delivery")
+    rig.app.clock = now
     posted = rig.ctx.channels["x_public"].send(outgoing_of(reply))  # ...and the horse died
 
     rig.run(until=lambda: delivered(rig, cid, reply_id))
@@ -296,3 +300,90 @@ def test_a_tweet_naming_the_brand_without_the_at_is_found_by_the_keyword_search(
     [case] = rig.app.cases_of(customer)
     assert rig.app.get_conversation(case).origin_public is True
     assert Cursors(rig.ctx.read_store).get("x-search") is not None
+
+
+def test_a_job_never_posts_while_an_attempt_started_moments_ago_may_be_in_flight(
+    rig: Rig,
+) -> None:
+    cid, _ = a_mention(rig)
+    reply_id = queue(rig, cid)
+    rig.app.dispatch_reply(cid, reply_id=reply_id, attempt=1, actor="system:delivery")
+
+    from workers.delivery import ReplyBusyError
+
+    with pytest.raises(ReplyBusyError):
+        Delivery(rig.app, rig.ctx.channels, rig.ctx.redis).run(cid, reply_id)
+    assert rig.x.state()["tweets"] == []
+
+
+def test_the_same_text_replied_twice_is_not_taken_for_the_first_ones_tweet(rig: Rig) -> None:
+    """X refuses the second as a duplicate; the look finds the first reply's tweet, which is
+    that reply's: the second fails for a person to edit, and nothing is stuck sending."""
+    cid, _ = a_mention(rig)
+    first = queue(rig, cid, body="Thanks, looking into it")
+    rig.run(until=lambda: delivered(rig, cid, first))
+    second = queue(rig, cid, body="Thanks, looking into it")
+
+    rig.run(until=lambda: rig.reply(cid, second)["status"] == v.FAILED)
+
+    assert rig.reply(cid, second)["failure_code"] == "duplicate_content"
+    assert len(rig.x.state()["tweets"]) == 1
+
+
+def test_an_operator_retry_after_giving_up_gets_a_new_budget_of_attempts(rig: Rig) -> None:
+    from workers.delivery import MAX_ATTEMPTS
+
+    cid, _ = a_mention(rig)
+    reply_id = queue(rig, cid)
+    for attempt in range(1, MAX_ATTEMPTS + 1):  # every attempt failed before
+        rig.app.dispatch_reply(cid, reply_id=reply_id, attempt=attempt, actor="t")
+        rig.app.record_delivery_failure(
+            cid, reply_id=reply_id, reason="503", attempt=attempt, retryable=True,
+            code="transient", actor="t",
+        )  # fmt: skip
+    job = Delivery(rig.app, rig.ctx.channels, rig.ctx.redis)
+    assert job.run(cid, reply_id).detail == "gave_up"
+
+    rig.app.request_redelivery(cid, reply_id=reply_id, actor="ops:olga")
+
+    assert job.run(cid, reply_id).outcome == "delivered"
+    assert len(rig.x.state()["tweets"]) == 1
+
+
+def test_someone_else_replying_in_a_customers_thread_gets_a_case_of_their_own(rig: Rig) -> None:
+    cid, tweet_id = a_mention(rig)
+    bob = rig.x.add_tweet("4242", "bob", "@ann @brand same here!", in_reply_to=tweet_id)
+
+    XPoller(rig.app, rig.ctx.x_client, Cursors(rig.ctx.read_store), BRAND).mentions()
+
+    assert len(rig.app.get_conversation(cid).messages) == 1
+    bobs = rig.app._find_inbound(v.X_PUBLIC, bob["id"])
+    assert bobs is not None and bobs.id != cid
+    reply_id = queue(rig, cid)
+    assert rig.reply(cid, reply_id)["recipient"]["value"] == CUSTOMER  # still Ann
+
+
+def test_two_messages_racing_into_one_case_are_both_recorded(rig: Rig) -> None:
+    cid, _ = a_mention(rig)
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def write(n: int) -> None:
+        barrier.wait()
+        try:
+            rig.app.receive_message(
+                cid, channel="x_public", body=f"and {n}", actor="integration:x",
+                external_id=f"race-{n}",
+            )  # fmt: skip
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    assert errors == []
+    bodies = sorted(m["body"] for m in rig.app.get_conversation(cid).messages[1:])
+    assert bodies == ["and 0", "and 1"]

@@ -8,6 +8,7 @@ delivery job knows this interface, never tweepy or smtplib.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -75,6 +76,7 @@ class Channel(Protocol):
         """Deliver; the channel's id of what was posted. Raises a ``DeliveryError``."""
         ...
 
-    def find(self, outgoing: Outgoing) -> str | None:
-        """The channel's id of this reply if an earlier attempt posted it, else None."""
+    def find(self, outgoing: Outgoing, taken: Callable[[str], bool]) -> str | None:
+        """The channel's id of this reply if an earlier attempt posted it, else None;
+        ``taken(id)`` says an id is another reply's already (the same text sent twice)."""
         ...

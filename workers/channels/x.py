@@ -9,10 +9,11 @@ outcome, and the rate-limit headers kept, in Redis (X bills per call).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 CALLS = "parley:x:calls"  # hash: "METHOD /2/route status" -> count
 LIMITS = "parley:x:limits"  # hash: "METHOD /2/route" -> {"limit", "remaining", "reset"}
 LOOK_BACK = timedelta(minutes=5)  # how far before queuing a found reply may have been posted
+MAX_LOOKED = 500  # tweets or DMs read back when looking for an earlier attempt's post
 # An id in a path: a long number (not the API's version, /2) or a DM conversation's pair.
 _ID = re.compile(r"/[0-9]{3,}(?:-[0-9]{3,})?(?=/|$)")
 
@@ -185,39 +187,50 @@ class XChannel:
         )
         return str(response.data["dm_event_id"])
 
-    def find(self, outgoing: Outgoing) -> str | None:
+    def find(
+        self, outgoing: Outgoing, taken: Callable[[str], bool] = lambda _: False
+    ) -> str | None:
         """The id of this reply if X has it already (posted by an earlier attempt)."""
         since = outgoing.queued_at - LOOK_BACK
         try:
             with translated():
                 if outgoing.channel == "x_dm":
-                    return self._find_dm(outgoing, since)
-                return self._find_tweet(outgoing, since)
+                    return self._find_dm(outgoing, since, taken)
+                return self._find_tweet(outgoing, since, taken)
         except DeliveryError as error:
             raise UncertainError(f"could not look for an earlier attempt on X: {error}") from error
 
-    def _find_tweet(self, outgoing: Outgoing, since: datetime) -> str | None:
-        response = self.client.get_users_tweets(
-            self.brand_user_id, max_results=100, start_time=since,
-            tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
+    def _find_tweet(
+        self, outgoing: Outgoing, since: datetime, taken: Callable[[str], bool]
+    ) -> str | None:
+        pages = tweepy.Paginator(
+            self.client.get_users_tweets, self.brand_user_id, max_results=100,
+            start_time=since, tweet_fields=["referenced_tweets", "created_at"], user_auth=True,
         )  # fmt: skip
-        for tweet in response.data or []:
+        for tweet in pages.flatten(limit=MAX_LOOKED):
+            if taken(str(tweet.id)):
+                continue
             replied = {str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"}
             answers = outgoing.in_reply_to in replied if outgoing.in_reply_to else not replied
-            if answers and tweet.text.endswith(outgoing.body):
+            if answers and html.unescape(tweet.text).endswith(outgoing.body):
                 return str(tweet.id)
         return None
 
-    def _find_dm(self, outgoing: Outgoing, since: datetime) -> str | None:
+    def _find_dm(
+        self, outgoing: Outgoing, since: datetime, taken: Callable[[str], bool]
+    ) -> str | None:
         recipient = (outgoing.recipient or {}).get("value")
         if not recipient:
             return None
-        response = self.client.get_direct_message_events(
-            participant_id=recipient, event_types="MessageCreate", max_results=100,
-            dm_event_fields=["sender_id", "created_at", "dm_conversation_id"], user_auth=True,
+        pages = tweepy.Paginator(
+            self.client.get_direct_message_events, participant_id=recipient,
+            event_types="MessageCreate", max_results=100, user_auth=True,
+            dm_event_fields=["sender_id", "created_at", "dm_conversation_id"],
         )  # fmt: skip
-        for dm in response.data or []:
-            sent = dm.created_at is None or dm.created_at >= since
-            if str(dm.sender_id) == self.brand_user_id and dm.text == outgoing.body and sent:
+        for dm in pages.flatten(limit=MAX_LOOKED):
+            if dm.created_at is not None and dm.created_at < since:
+                break  # newest first: the rest is older still
+            ours = str(dm.sender_id) == self.brand_user_id and not taken(str(dm.id))
+            if ours and html.unescape(dm.text) == outgoing.body:
                 return str(dm.id)
         return None
