@@ -49,6 +49,7 @@ class Settings:
     x_keywords: str = ""  # comma-separated brand and product words searched besides @mentions
     x_poll_seconds: int = 60  # how often mentions, searches and DMs are polled
     outbox_batch: int = 200  # events the outbox reads per step
+    delivery_attempt_seconds: float = 45.0  # the longest one delivery attempt may take
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -63,11 +63,19 @@ def outgoing_of(reply: dict[str, Any]) -> Outgoing:
 
 
 class Delivery:
-    def __init__(self, app: Conversations, channels: dict[str, Channel], redis: Redis) -> None:
+    def __init__(
+        self,
+        app: Conversations,
+        channels: dict[str, Channel],
+        redis: Redis,
+        *,
+        attempt_seconds: float = LOCK_SECONDS,
+    ) -> None:
         self.app, self.channels, self.redis = app, channels, redis
+        self.attempt_seconds = attempt_seconds  # the longest an attempt may be in flight
 
     def run(self, conversation_id: UUID, reply_id: UUID) -> Result:
-        lock = self.redis.lock(f"parley-delivering-{reply_id}", timeout=LOCK_SECONDS)
+        lock = self.redis.lock(f"parley-delivering-{reply_id}", timeout=self.attempt_seconds)
         if not lock.acquire(blocking=False):
             raise ReplyBusyError(f"reply {reply_id} is being delivered by another job")
         try:
@@ -94,7 +102,7 @@ class Delivery:
         if (
             reply["status"] == v.SENDING
             and dispatched is not None
-            and (app.clock() - dispatched < timedelta(seconds=LOCK_SECONDS))
+            and (app.clock() - dispatched < timedelta(seconds=self.attempt_seconds))
         ):
             # An attempt started moments ago may still be in flight (its lock lost):
             # looking now could miss its post, and posting again would double it.

@@ -13,9 +13,12 @@ from workers.delivery import Delivery
 def deliver_reply(conversation_id: str, reply_id: str) -> str:
     """Deliver one reply (or find that it was delivered); the outcome is in the log."""
     ctx = context.current()
-    result = Delivery(ctx.application, ctx.channels, ctx.redis).run(
-        UUID(conversation_id), UUID(reply_id)
-    )
+    result = Delivery(
+        ctx.application,
+        ctx.channels,
+        ctx.redis,
+        attempt_seconds=ctx.settings.delivery_attempt_seconds,
+    ).run(UUID(conversation_id), UUID(reply_id))
     return f"{result.outcome} {result.detail}".strip()
 
 
