@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from app.config import Settings, event_store_env
 from domain.application import Clock, Conversations, Outcome
@@ -38,6 +40,20 @@ def open_from_tweet(
         identity=identity or an_x_identity(),
         external_id=tweet_id or a_tweet_id(),
     )
+
+
+def store_old_event(
+    app: Conversations, originator_id: UUID, topic: str, state: dict[str, Any]
+) -> None:
+    """Write an event as an earlier version stored it (no class_version: version 1)."""
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=originator_id, originator_version=1, topic=topic,
+                state=app.mapper.transcoder.encode(state),
+            )
+        ]
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -13,14 +13,18 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from domain.application import Conversations
 from domain.exceptions import IdempotencyKeyReusedError
 from domain.idempotency import Claim, IdempotencyKey, IdempotentRequest, Replay, fingerprint
 from domain.outcome import Outcome
 from domain.values import Identity
-from tests.application.conftest import AGENT, an_email_identity, open_from_tweet
+from tests.application.conftest import (
+    AGENT,
+    an_email_identity,
+    open_from_tweet,
+    store_old_event,
+)
 from tests.conftest import Clock
 
 
@@ -216,16 +220,7 @@ def test_a_claim_stored_by_the_first_version_still_loads(application: Conversati
         "timestamp": application.clock(),
         "originator_topic": "parley.IdempotencyKey",
     }
-    application.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=claim_id,
-                originator_version=1,
-                topic="parley.IdempotencyKey.Claimed",
-                state=application.mapper.transcoder.encode(state),
-            )
-        ]
-    )
+    store_old_event(application, claim_id, "parley.IdempotencyKey.Claimed", state)
 
     found = application.find_claim(IdempotentRequest(AGENT, "old-key", "fp-1"))
 

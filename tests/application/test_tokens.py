@@ -6,11 +6,11 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from domain.access import ApiToken, hash_token
 from domain.application import Conversations
 from domain.exceptions import InvalidValueError, NotFoundError
+from tests.application.conftest import store_old_event
 from tests.conftest import Clock
 
 OPS = "ops:olga"
@@ -129,16 +129,7 @@ def test_a_token_issued_by_the_first_version_still_loads_and_is_listed(
         "timestamp": application.clock(),
         "originator_topic": "parley.ApiToken",
     }
-    application.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=token_id,
-                originator_version=1,
-                topic="parley.ApiToken.Issued",
-                state=application.mapper.transcoder.encode(state),
-            )
-        ]
-    )
+    store_old_event(application, token_id, "parley.ApiToken.Issued", state)
     _, new = issue(application)
 
     found = application.authenticate(token)
