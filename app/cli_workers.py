@@ -14,7 +14,6 @@ import json
 import logging
 import signal
 import threading
-from typing import Any
 
 import click
 from redis import Redis
@@ -26,7 +25,7 @@ from domain.application import Conversations
 from projections.db import ReadStore, open_read_store
 from projections.log import NotificationLog
 from workers import queues
-from workers.channels.x import Usage
+from workers.channels.report import channel_report
 from workers.outbox import Outbox
 from workers.polling import Cursors
 
@@ -136,19 +135,3 @@ def channels_status(as_json: bool) -> None:
         console.print(table)
         for poll, at in channel["cursors"].items():
             console.print(f"  {poll}: up to {at}")
-
-
-def channel_report(settings: Settings, redis: Redis, cursors: Cursors) -> dict[str, Any]:
-    """What ``parley channels status`` and ``GET /v1/ops/channels`` show."""
-    usage = Usage(redis).snapshot()
-    polls = {k: v for k, v in cursors.all().items() if k.startswith("x-")}
-    return {
-        "channels": {
-            "x": {
-                "configured": settings.x_configured(),
-                "brand_user_id": settings.x_brand_user_id or None,
-                "cursors": polls,
-                **usage,
-            }
-        }
-    }

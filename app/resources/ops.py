@@ -20,6 +20,8 @@ from app.writes import execute
 from domain.access import OPERATE
 from domain.exceptions import NotFoundError
 from projections.deliveries import STATUSES, delivery, list_deliveries
+from workers.channels.report import channel_report
+from workers.polling import Cursors
 
 blp = Blueprint("ops", __name__, url_prefix="/v1/ops", description="Deliveries and channels.")
 
@@ -112,9 +114,6 @@ def retry_delivery(data: dict[str, Any], reply_id: UUID) -> Any:
 @blp.read("listChannels", ChannelsSchema, problems=(401, 403, 503))
 def channels() -> Any:
     """Per channel: polling cursors, API calls by route and outcome, rate limits"""
-    from app.cli_workers import channel_report
-    from workers.polling import Cursors
-
     settings = current_app.config["PARLEY_SETTINGS"]
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
