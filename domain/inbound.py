@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -71,6 +72,12 @@ class Contact:
     origin: Origin = field(default_factory=Origin)
     customer_name: str | None = None
     subject: str | None = None
+    # Earlier messages of the thread, oldest first (an e-mail's References): tried, after
+    # ``origin.in_reply_to``, to find the case the contact continues.
+    references: tuple[str, ...] = ()
+    # What a channel knows beyond the text (an e-mail's HTML, attachments, where the
+    # quoted earlier mail begins): kept with the message as its ``details``.
+    details: dict[str, Any] | None = None
 
 
 class Inbound(CustomerDirectory):

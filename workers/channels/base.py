@@ -25,6 +25,8 @@ class Outgoing:
     recipient: dict[str, Any] | None  # the identity it goes to
     from_account: str | None
     queued_at: datetime
+    subject: str | None = None  # an e-mail's Subject ("Re: " the case's)
+    references: tuple[str, ...] = ()  # the thread's earlier Message-IDs, oldest first
 
 
 class DeliveryError(Exception):
