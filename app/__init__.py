@@ -95,6 +95,7 @@ def create_app(
     register_docs(app)
 
     from app.resources import (
+        chat,
         conversations,
         customers,
         events,
@@ -105,7 +106,9 @@ def create_app(
         webhooks,
     )
 
-    for module in (health, conversations, customers, events, readmodels, ops, stream, webhooks):
+    for module in (
+        health, conversations, chat, customers, events, readmodels, ops, stream, webhooks,
+    ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app
 

@@ -19,7 +19,7 @@ def _take_chunked_body() -> Response | None:
     Its size cannot be checked up front, and a server that does not cut the stream at
     the limit would let an oversized one reach the JSON parser (seen: 400, not 413).
     """
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = request.max_content_length
     stream = request.environ["wsgi.input"]
     chunks, total = [], 0
     while chunk := stream.read(READ_SIZE):
@@ -42,12 +42,15 @@ def register_request_checks(app: Flask) -> None:
         (webhooks opt out by endpoint, naming the media types they take)."""
         if request.method not in BODY_METHODS:
             return None
+        view = app.view_functions.get(request.endpoint or "")
+        if (setting := getattr(view, "max_body_setting", None)) is not None:
+            # A webhook taking whole e-mails (attachments and all) has a limit of its own.
+            request.max_content_length = getattr(current_app.config["PARLEY_SETTINGS"], setting)
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if chunked and request.headers.get("Content-Length") is None:
             refused = _take_chunked_body()
             if refused is not None:
                 return refused
-        view = app.view_functions.get(request.endpoint or "")
         accepts = getattr(view, "accepts_media_types", None) or ("application/json",)
         if (request.content_length or 0) > 0 and request.mimetype not in accepts:
             return problem(

@@ -28,6 +28,7 @@ HANDLE = "handle"  # reply, switch, assign, note, tag, resolve ...
 MANAGE_IDENTITIES = "manage_identities"  # give an existing customer another identity
 MERGE = "merge"  # merge / unmerge customers
 OPERATE = "operate"  # ops endpoints
+INGEST = "ingest"  # a channel's integration: raw e-mail in, chat widget traffic, receipts
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "agent": frozenset({READ, READ_NOTES, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES}),
@@ -36,7 +37,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "auditor": frozenset({READ, READ_EVENTS, WATCH}),
     "ops": frozenset({READ, READ_EVENTS, WATCH, OPERATE}),
-    "integration": frozenset({READ, OPEN}),
+    "integration": frozenset({READ, OPEN, INGEST}),
 }
 
 

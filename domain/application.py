@@ -4,7 +4,8 @@ One application, so one notification log: conversations, customers, tokens and t
 natural-key indexes share one total order, which the projections and auditors follow.
 Every command loads, checks, and saves everything it touched in one transaction, and
 answers with an :class:`~domain.outcome.Outcome` carrying the global position of its
-last event. The use cases live in mixins by noun (inbound, triage, customers, tokens),
+last event. The use cases live in mixins by noun (inbound, chat, mail, calls,
+deliveries, triage, customers, tokens),
 each derived from the typed :class:`~domain.service.Service` base.
 """
 
@@ -17,11 +18,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.calls import Calls
+from domain.chat import Chat
 from domain.conversation import Conversation
 from domain.deliveries import Deliveries
 from domain.exceptions import ConversationNotFoundError
 from domain.idempotency import Claim
-from domain.inbound import Inbound
+from domain.mail import Mail
 from domain.outcome import Outcome
 from domain.service import Clock, utc_now
 from domain.tokens import TokenDirectory
@@ -31,7 +34,7 @@ from domain.values import Identity
 __all__ = ["Clock", "Conversations", "Outcome", "utc_now"]
 
 
-class Conversations(Inbound, Deliveries, Triage, TokenDirectory):
+class Conversations(Chat, Mail, Calls, Deliveries, Triage, TokenDirectory):
     """The care desk's application: conversations and the customers they belong to."""
 
     # ------------------------------------------------------------------ reading

@@ -24,6 +24,9 @@ from domain.exceptions import (
 )
 from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 
+MAX_REFERENCES = 20  # Message-IDs an e-mail reply's References carries at most
+CALL_DIRECTIONS = ("inbound", "outbound")
+
 
 class Conversation(Aggregate):
     TOPIC = "parley.Conversation"
@@ -35,6 +38,10 @@ class Conversation(Aggregate):
     ReplyQueued = events.ReplyQueued
     ReplyDelivered = events.ReplyDelivered
     ReplyDeliveryFailed = events.ReplyDeliveryFailed
+    ReplyBounced = events.ReplyBounced
+    AutomatedMessageReceived = events.AutomatedMessageReceived
+    CallLogged = events.CallLogged
+    ChatEnded = events.ChatEnded
 
     # ------------------------------------------------------------------ opening
     @event(events.Opened)
@@ -55,6 +62,7 @@ class Conversation(Aggregate):
         in_reply_to: str | None,
         actor: str,
         timestamp: datetime,
+        details: dict[str, Any] | None = None,
     ) -> None:
         self.customer_id = customer_id
         self.origin_channel = channel
@@ -78,11 +86,19 @@ class Conversation(Aggregate):
             {"channel": channel, "since": timestamp, "reason": "opened"}
         ]
         self.external_ids: set[str] = set()
+        self.calls: list[dict[str, Any]] = []
+        self.automated: list[dict[str, Any]] = []
+        self.bounces: set[str] = set()
+        # The web chat session the case began in, and whether the customer left it.
+        self.chat_session: str | None = thread_id if channel == v.CHAT else None
+        self.chat_ended = False
+        self.mail_ids: list[str] = []  # the case's e-mails, theirs and ours, in event order
         self.wait = Wait()
         self._add_message(
             message_id=message_id, channel=channel, external_id=external_id, body=body,
             public=public, published_at=published_at, observed_at=observed_at, sender=sender,
             brand_account=brand_account, thread_id=thread_id, in_reply_to=in_reply_to,
+            details=details,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ inbound
@@ -97,6 +113,7 @@ class Conversation(Aggregate):
         actor: str,
         timestamp: datetime,
         origin: v.Origin = v.Origin(),
+        details: dict[str, Any] | None = None,
     ) -> bool:
         """Record a customer's message. A resolved conversation is reopened first.
 
@@ -116,6 +133,7 @@ class Conversation(Aggregate):
             published_at=published_at,
             observed_at=timestamp,
             **origin.as_fields(),
+            details=details,
             actor=actor,
             timestamp=timestamp,
         )
@@ -137,11 +155,13 @@ class Conversation(Aggregate):
         in_reply_to: str | None,
         actor: str,
         timestamp: datetime,
+        details: dict[str, Any] | None = None,
     ) -> None:
         self._add_message(
             message_id=message_id, channel=channel, external_id=external_id, body=body,
             public=public, published_at=published_at, observed_at=observed_at, sender=sender,
             brand_account=brand_account, thread_id=thread_id, in_reply_to=in_reply_to,
+            details=details,
         )  # fmt: skip
         if self.status == v.SNOOZED:  # a customer writing wakes a snoozed case
             self.status = v.OPEN
@@ -151,6 +171,8 @@ class Conversation(Aggregate):
         """Keep an inbound message: its fields are those of ``Opened``/``MessageReceived``."""
         if message["external_id"] is not None:
             self.external_ids.add(f"{message['channel']}:{message['external_id']}")
+            if message["channel"] == v.EMAIL:
+                self.mail_ids.append(str(message["external_id"]))
         self.wait = self.wait.message(
             customer_time(message["published_at"], message["observed_at"])
         )
@@ -184,11 +206,45 @@ class Conversation(Aggregate):
                 f"the case began ({self.origin_channel}), not {channel}",
                 field="channel",
             )
+        if channel == v.CHAT and self.chat_ended:
+            raise InvalidTransitionError(
+                "the customer left the chat: reply by e-mail (or call them)", field="channel"
+            )
+        email = channel == v.EMAIL
         self._queue_reply(
             reply_id=reply_id, author=actor, channel=channel, public=v.is_public(channel),
             kind=kind, body=body, in_reply_to=self.last_external_id(channel),
-            recipient=recipient, from_account=from_account, actor=actor, timestamp=timestamp,
+            recipient=recipient, from_account=from_account,
+            subject=self.reply_subject() if email else None,
+            references=self.mail_thread() if email else [],
+            actor=actor, timestamp=timestamp,
         )  # fmt: skip
+
+    def reply_subject(self) -> str:
+        """An e-mail reply's Subject: ``Re:`` the case's (one ``Re:``, never ``Re: Re:``)."""
+        subject = " ".join((self.subject or "").split())
+        if not subject:
+            return "Re: your message"
+        return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+    def mail_thread(self) -> list[str]:
+        """The Message-IDs an e-mail reply's References carry, oldest first: the thread's
+        root as the customer's client named it, then every mail of the case (theirs, and
+        our delivered replies) in the order recorded. Long threads keep the root and the
+        latest (RFC 5322)."""
+        ids = list(self.mail_ids)
+        root = next(
+            (m["thread_id"] for m in self.messages if m["channel"] == v.EMAIL and m["thread_id"]),
+            None,
+        )
+        if root is not None:
+            ids.insert(0, str(root))
+        unique = list(dict.fromkeys(ids))
+        return (
+            unique
+            if len(unique) <= MAX_REFERENCES
+            else [unique[0], *unique[-(MAX_REFERENCES - 1) :]]
+        )
 
     def last_external_id(self, channel: str) -> str | None:
         """The channel's id of the customer's latest message on ``channel``, if any."""
@@ -218,12 +274,15 @@ class Conversation(Aggregate):
         from_account: str | None,
         actor: str,
         timestamp: datetime,
+        subject: str | None = None,
+        references: list[str] | None = None,
     ) -> None:
         self.wait = self.wait.reply()
         self.replies[str(reply_id)] = {
             "id": reply_id, "author": author, "channel": channel, "public": public,
             "kind": kind, "body": body, "in_reply_to": in_reply_to, "recipient": recipient,
-            "from_account": from_account, "queued_at": timestamp, "status": v.QUEUED,
+            "from_account": from_account, "subject": subject,
+            "references": list(references or []), "queued_at": timestamp, "status": v.QUEUED,
             "external_id": None, "delivered_at": None, "attempts": 0, "last_error": None,
             "failure_code": None, "retry_at": None, "uncertain": False, "retries": 0,
             "dispatched_at": None, "budget_from": 0,
@@ -303,6 +362,8 @@ class Conversation(Aggregate):
             status=v.DELIVERED, external_id=external_id, delivered_at=timestamp,
             uncertain=False, retry_at=None,
         )  # fmt: skip
+        if reply["channel"] == v.EMAIL:
+            self.mail_ids.append(external_id)
 
     def record_delivery_failure(
         self,
@@ -365,6 +426,161 @@ class Conversation(Aggregate):
             status=v.QUEUED, retries=reply["retries"] + 1, retry_at=None,
             budget_from=reply["attempts"],
         )  # fmt: skip
+
+    def record_bounce(
+        self,
+        *,
+        reply_id: UUID,
+        reason: str,
+        status: str | None,
+        bounce_id: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> bool:
+        """A delivered e-mail reply came back: it failed after all. False for a repeat."""
+        reply = self._reply(reply_id)
+        if bounce_id in self.bounces:
+            return False
+        if reply["channel"] != v.EMAIL:
+            raise InvalidTransitionError(f"reply {reply_id} did not go by e-mail")
+        self._bounce_reply(
+            reply_id=reply_id, reason=reason, status=status, bounce_id=bounce_id, actor=actor,
+            timestamp=timestamp,
+        )  # fmt: skip
+        return True
+
+    @event(events.ReplyBounced)
+    def _bounce_reply(
+        self,
+        reply_id: UUID,
+        reason: str,
+        status: str | None,
+        bounce_id: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.bounces.add(bounce_id)
+        self.replies[str(reply_id)].update(
+            status=v.FAILED, failure_code="bounced", last_error=reason, retry_at=None,
+            uncertain=False,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ automated mail
+    def receive_automated(
+        self,
+        *,
+        message_id: UUID,
+        channel: str,
+        kind: str,
+        external_id: str,
+        body: str,
+        sender: dict[str, Any] | None,
+        published_at: datetime,
+        details: dict[str, Any] | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> bool:
+        """Keep an auto-reply or bounce on the case's record; False if seen before."""
+        v.check_in(kind, v.AUTOMATED_KINDS, "kind")
+        if f"{channel}:{external_id}" in self.external_ids:
+            return False
+        self._receive_automated(
+            message_id=message_id, channel=channel, kind=kind, external_id=external_id,
+            body=body, sender=sender, published_at=published_at, details=details, actor=actor,
+            timestamp=timestamp,
+        )  # fmt: skip
+        return True
+
+    @event(events.AutomatedMessageReceived)
+    def _receive_automated(
+        self,
+        message_id: UUID,
+        channel: str,
+        kind: str,
+        external_id: str,
+        body: str,
+        sender: dict[str, Any] | None,
+        published_at: datetime,
+        details: dict[str, Any] | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.external_ids.add(f"{channel}:{external_id}")
+        self.automated.append(
+            {"id": message_id, "channel": channel, "kind": kind, "external_id": external_id,
+             "body": body, "sender": sender, "published_at": published_at,
+             "observed_at": timestamp, "details": details}
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ phone
+    def log_call(
+        self,
+        *,
+        call_id: UUID,
+        direction: str,
+        started_at: datetime,
+        duration_seconds: int,
+        agent: str | None,
+        summary: str,
+        number: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Log a phone call. An inbound call on a resolved case reopens it (the customer
+        came back); an outbound one is a fact recorded as it happened."""
+        v.check_in(direction, CALL_DIRECTIONS, "direction")
+        if duration_seconds < 0:
+            raise InvalidValueError("a call lasts zero seconds or more", field="duration_seconds")
+        if started_at > timestamp:
+            raise InvalidValueError("a call is logged after it started", field="started_at")
+        if direction == "inbound" and self.status == v.RESOLVED:
+            self._reopen(reason="customer_call", actor=actor, timestamp=timestamp)
+        self._log_call(
+            call_id=call_id, direction=direction, started_at=started_at,
+            duration_seconds=duration_seconds, agent=agent, summary=summary, number=number,
+            actor=actor, timestamp=timestamp,
+        )  # fmt: skip
+
+    @event(events.CallLogged)
+    def _log_call(
+        self,
+        call_id: UUID,
+        direction: str,
+        started_at: datetime,
+        duration_seconds: int,
+        agent: str | None,
+        summary: str,
+        number: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.calls.append(
+            {"id": call_id, "direction": direction, "started_at": started_at,
+             "duration_seconds": duration_seconds, "agent": agent, "summary": summary,
+             "number": number, "logged_by": actor, "logged_at": timestamp}
+        )  # fmt: skip
+        if direction == "inbound":  # the customer called: they spoke, and were heard
+            self.wait = self.wait.message(min(started_at, timestamp))
+            if self.status == v.SNOOZED:
+                self.status = v.OPEN
+                self.snoozed_until = None
+        self.wait = self.wait.reply()
+
+    # ------------------------------------------------------------------ web chat
+    def end_chat(self, *, reason: str, actor: str, timestamp: datetime) -> bool:
+        """The customer left the chat; a repeat is a no-op."""
+        if self.chat_session is None:
+            raise InvalidTransitionError("the conversation did not begin in a web chat")
+        if self.chat_ended:
+            return False
+        self._end_chat(
+            session_id=self.chat_session, reason=reason, actor=actor, timestamp=timestamp
+        )
+        return True
+
+    @event(events.ChatEnded)
+    def _end_chat(self, session_id: str, reason: str, actor: str, timestamp: datetime) -> None:
+        self.chat_ended = True
 
     # ------------------------------------------------------------------ channel
     def switch_channel(self, *, to: str, reason: str, actor: str, timestamp: datetime) -> None:

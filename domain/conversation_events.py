@@ -23,6 +23,11 @@ def _inbound_v1_v2(state: dict[str, Any]) -> None:
     state.setdefault("observed_at", state["timestamp"])
 
 
+def _inbound_v2_v3(state: dict[str, Any]) -> None:
+    """Version 2 inbound messages carried no channel details (an e-mail's HTML...)."""
+    state.setdefault("details", None)
+
+
 class Event(Aggregate.Event):
     """Every conversation event says who caused it (``actor``) and when (``timestamp``)."""
 
@@ -39,7 +44,7 @@ class Opened(Created):
     by Parley)."""
 
     TOPIC = "parley.Conversation.Opened"
-    class_version = 2
+    class_version = 3
     customer_id: UUID
     channel: str
     public: bool
@@ -53,12 +58,16 @@ class Opened(Created):
     brand_account: str | None
     thread_id: str | None
     in_reply_to: str | None
+    # What the channel knew beyond the text: an e-mail's HTML, its attachments (name,
+    # type, size), where quoted earlier mail begins in ``body`` (``quoted_at``).
+    details: dict[str, Any] | None
     upcast_v1_v2 = staticmethod(_inbound_v1_v2)
+    upcast_v2_v3 = staticmethod(_inbound_v2_v3)
 
 
 class MessageReceived(Event):
     TOPIC = "parley.Conversation.MessageReceived"
-    class_version = 2
+    class_version = 3
     message_id: UUID
     channel: str
     external_id: str | None
@@ -70,7 +79,11 @@ class MessageReceived(Event):
     brand_account: str | None
     thread_id: str | None
     in_reply_to: str | None
+    # What the channel knew beyond the text: an e-mail's HTML, its attachments (name,
+    # type, size), where quoted earlier mail begins in ``body`` (``quoted_at``).
+    details: dict[str, Any] | None
     upcast_v1_v2 = staticmethod(_inbound_v1_v2)
+    upcast_v2_v3 = staticmethod(_inbound_v2_v3)
 
 
 class ReplyQueued(Event):
@@ -78,7 +91,7 @@ class ReplyQueued(Event):
     (``in_reply_to``), the ``recipient`` identity and the brand account it leaves from."""
 
     TOPIC = "parley.Conversation.ReplyQueued"
-    class_version = 2
+    class_version = 3
     reply_id: UUID
     author: str
     channel: str
@@ -88,11 +101,18 @@ class ReplyQueued(Event):
     in_reply_to: str | None
     recipient: dict[str, Any] | None
     from_account: str | None
+    subject: str | None  # an e-mail's Subject ("Re: " the case's)
+    references: list[str]  # an e-mail's thread: earlier Message-IDs, oldest first
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Version 1 replies named no target (none was delivered anywhere)."""
         state.update(in_reply_to=None, recipient=None, from_account=None)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Version 2 replies carried no e-mail thread (none went by e-mail)."""
+        state.update(subject=None, references=[])
 
 
 class ReplyDelivered(Event):
@@ -121,3 +141,52 @@ class ReplyDeliveryFailed(Event):
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.update(code="unknown", retry_at=None)
+
+
+class ReplyBounced(Event):
+    """The receiving side returned a reply after taking it (an e-mail's delivery status
+    notification): it did not reach the customer after all."""
+
+    TOPIC = "parley.Conversation.ReplyBounced"
+    reply_id: UUID
+    reason: str
+    status: str | None  # the DSN's status code (5.1.1 ...)
+    bounce_id: str  # the bounce's own Message-ID: a repeat is a no-op
+
+
+class AutomatedMessageReceived(Event):
+    """A message no person wrote (an out-of-office, a mailing list's notice, a bounce)
+    on the thread of a case: kept for the record; it neither reopens the case nor
+    answers its clock."""
+
+    TOPIC = "parley.Conversation.AutomatedMessageReceived"
+    message_id: UUID
+    channel: str
+    kind: str  # auto_reply or bounce
+    external_id: str
+    body: str
+    sender: dict[str, Any] | None
+    published_at: datetime
+    details: dict[str, Any] | None
+
+
+class CallLogged(Event):
+    """A phone call an agent logged: outbound it answers the customer; inbound it is
+    the customer's contact and, taken by the agent, answered in the same breath."""
+
+    TOPIC = "parley.Conversation.CallLogged"
+    call_id: UUID
+    direction: str  # inbound or outbound
+    started_at: datetime
+    duration_seconds: int
+    agent: str | None
+    summary: str
+    number: str | None  # the customer's number on the call, if known
+
+
+class ChatEnded(Event):
+    """The customer left the web chat: replies go by e-mail from now on, if they can."""
+
+    TOPIC = "parley.Conversation.ChatEnded"
+    session_id: str
+    reason: str

@@ -68,8 +68,10 @@ class CustomerDirectory(Service):
         now: datetime,
         *,
         may_add_identity: bool = True,
+        anonymous: bool = False,
     ) -> tuple[Customer, list[Aggregate]]:
-        """The customer a contact comes from, and any new index entries to save with it."""
+        """The customer a contact comes from, and any new index entries to save with it;
+        ``anonymous`` makes one with no identity (a web chat visitor who gave none)."""
         if customer_id is not None:
             customer = self.customer_of(customer_id)
             if identity is None:
@@ -77,6 +79,8 @@ class CustomerDirectory(Service):
             if not may_add_identity:
                 self._refuse_new_identity(customer, identity)
             return customer, self._attach_identity(customer, identity, actor, now)
+        if identity is None and anonymous:
+            return Customer(name=name, identities=[], actor=actor, timestamp=now), []
         if identity is None:
             raise InvalidValueError("name the customer: customer_id or identity", field="customer")
         found = self.find_customer(identity)

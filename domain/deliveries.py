@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain import values as v
 from domain.conversation import Conversation
 from domain.customers import CustomerDirectory
+from domain.exceptions import ChannelIdentityMissingError, InvalidTransitionError, InvalidValueError
 from domain.idempotency import Claim
 from domain.indexes import OutboundIndex
 from domain.outcome import Outcome
@@ -39,6 +40,15 @@ class Deliveries(CustomerDirectory):
         self._check_version(conversation, expected_version)
         reply_id = uuid4()
         on = channel or conversation.current_channel
+        if on == v.PHONE:
+            raise InvalidValueError(
+                "a reply cannot go out by phone: call the customer and log the call "
+                "(POST /v1/conversations/{id}/calls), or reply on another channel",
+                field="channel",
+            )
+        if on == v.CHAT and conversation.chat_ended:
+            on = self._after_chat(conversation, actor)
+            channel = on
         conversation.queue_reply(
             reply_id=reply_id, kind=kind, body=body, channel=channel,
             recipient=self._recipient(conversation, on),
@@ -50,6 +60,22 @@ class Deliveries(CustomerDirectory):
             conversation, claim=claim, expected_version=expected_version,
             response=self._outcome(conversation, **extra),
         )  # fmt: skip
+
+    def _after_chat(self, conversation: Conversation, actor: str) -> str:
+        """The customer left the chat: the case moves to e-mail if they have an address;
+        otherwise the agent is told the reply cannot be delivered."""
+        customer = self.customer_of(conversation.customer_id)
+        if not any(i["kind"] == v.IDENTITY_EMAIL for i in self.identities_of(customer)):
+            raise ChannelIdentityMissingError(
+                "the customer left the chat and has no e-mail address to reply to: add one "
+                "(POST /v1/customers/{id}/identities), or call them",
+                field="channel",
+            )
+        if conversation.current_channel != v.EMAIL:
+            conversation.switch_channel(
+                to=v.EMAIL, reason="chat_ended", actor=actor, timestamp=self.clock()
+            )
+        return v.EMAIL
 
     def _recipient(self, conversation: Conversation, channel: str) -> dict[str, Any] | None:
         """Whom a reply on ``channel`` reaches: the identity that wrote last on a channel of
@@ -145,3 +171,56 @@ class Deliveries(CustomerDirectory):
         conversation.request_redelivery(reply_id=reply_id, actor=actor, timestamp=self.clock())
         extra = {"reply_id": reply_id}
         return self._save(conversation, claim=claim, response=self._outcome(conversation, **extra))
+
+    def record_receipt(
+        self,
+        conversation_id: UUID,
+        *,
+        reply_id: UUID,
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """The integration that shows a chat or API reply says it reached the customer's
+        screen; a repeat is a no-op. X and e-mail replies are recorded by the workers."""
+        conversation = self._load(Conversation, conversation_id)
+        self._check_version(conversation, expected_version)
+        reply = conversation._reply(reply_id)
+        if reply["channel"] not in v.PULLED_CHANNELS:
+            raise InvalidTransitionError(
+                f"a {reply['channel']} reply is delivered by Parley's workers, not by a receipt",
+                field="reply_id",
+            )
+        conversation.record_delivery(
+            reply_id=reply_id, external_id=f"{reply['channel']}:{reply_id}", actor=actor,
+            timestamp=self.clock(),
+        )  # fmt: skip
+        return self._save(
+            conversation, claim=claim, expected_version=expected_version,
+            response=self._outcome(conversation, reply_id=reply_id),
+        )  # fmt: skip
+
+    def record_bounce(
+        self,
+        *,
+        message_id: str,
+        reason: str,
+        status: str | None,
+        bounce_id: str,
+        actor: str,
+    ) -> Outcome | None:
+        """A bounce of the e-mail we sent as ``message_id`` marks that reply failed; None
+        when no reply was sent as it (a bounce of someone else's mail)."""
+        reply_id = self.delivered_as(v.EMAIL, message_id)
+        if reply_id is None:
+            return None
+        index: OutboundIndex = self.repository.get(OutboundIndex.create_id(v.EMAIL, message_id))
+        conversation = self._load(Conversation, UUID(str(index.conversation_id)))
+        changed = conversation.record_bounce(
+            reply_id=reply_id, reason=reason, status=status, bounce_id=bounce_id, actor=actor,
+            timestamp=self.clock(),
+        )  # fmt: skip
+        extra = {"reply_id": reply_id, "created": changed}
+        if not changed:
+            return Outcome(conversation.id, conversation.version, None, extra)
+        return self._save(conversation, response=self._outcome(conversation, **extra))

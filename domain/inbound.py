@@ -32,7 +32,7 @@ from domain.exceptions import (
     VersionConflictError,
 )
 from domain.idempotency import Claim
-from domain.indexes import CaseIndex, InboundIndex, OutboundIndex
+from domain.indexes import CaseIndex, InboundIndex, OutboundIndex, ThreadIndex
 from domain.outcome import Outcome
 from domain.values import Identity, Origin
 
@@ -95,6 +95,8 @@ class Inbound(CustomerDirectory):
         subject: str | None = None,
         origin: Origin | None = None,
         may_add_identity: bool = True,
+        details: dict[str, Any] | None = None,
+        anonymous: bool = False,
         claim: Claim | None = None,
     ) -> Outcome:
         """Open a case from a customer's first contact; a repeat of the same contact is a
@@ -109,7 +111,8 @@ class Inbound(CustomerDirectory):
                     channel=channel, body=body, actor=actor, customer_id=customer_id,
                     identity=identity, customer_name=customer_name, external_id=external_id,
                     published_at=published_at, subject=subject, origin=origin,
-                    may_add_identity=may_add_identity, claim=claim,
+                    may_add_identity=may_add_identity, details=details, anonymous=anonymous,
+                    claim=claim,
                 )  # fmt: skip
             except (VersionConflictError, IdentityTakenError):
                 # Lost a race: to another record of the same contact, of the same new
@@ -135,6 +138,8 @@ class Inbound(CustomerDirectory):
         subject: str | None,
         origin: Origin,
         may_add_identity: bool,
+        details: dict[str, Any] | None,
+        anonymous: bool,
         claim: Claim | None,
     ) -> Outcome:
         v.check_channel(channel)
@@ -143,18 +148,20 @@ class Inbound(CustomerDirectory):
         now = self.clock()
         published = check_published_at(published_at, now)
         customer, identity_claims = self._resolve_customer(
-            customer_id, identity, customer_name, actor, now, may_add_identity=may_add_identity
-        )
+            customer_id, identity, customer_name, actor, now, may_add_identity=may_add_identity,
+            anonymous=anonymous,
+        )  # fmt: skip
         self._check_reachable(customer, channel, field="channel")
         message_id = uuid4()
         conversation = Conversation(
             customer_id=customer.id, channel=channel, public=v.is_public(channel),
             subject=subject, message_id=message_id, external_id=external_id, body=body,
             published_at=published, observed_at=now,
-            **self._with_account(channel, origin).as_fields(),
+            **self._with_account(channel, origin).as_fields(), details=details,
             actor=actor, timestamp=now,
         )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
+        index += self._thread_index(channel, origin.thread_id, conversation, actor, now)
         cases = self._case_index(customer, conversation, actor, now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
@@ -209,6 +216,28 @@ class Inbound(CustomerDirectory):
             )
         ]  # fmt: skip
 
+    @staticmethod
+    def _thread_index(
+        channel: str, thread_id: str | None, conversation: Conversation, actor: str, now: datetime
+    ) -> list[Aggregate]:
+        """A web chat's session, as the thread every later message of it joins."""
+        if channel != v.CHAT or thread_id is None:
+            return []
+        return [
+            ThreadIndex(
+                channel=channel, thread_id=thread_id, conversation_id=conversation.id,
+                actor=actor, timestamp=now,
+            )
+        ]  # fmt: skip
+
+    def case_of_thread(self, channel: str, thread_id: str) -> UUID | None:
+        """The case a channel's thread (a web chat session) belongs to, if any."""
+        try:
+            index: ThreadIndex = self.repository.get(ThreadIndex.create_id(channel, thread_id))
+        except AggregateNotFoundError:
+            return None
+        return UUID(str(index.conversation_id))
+
     def _find_inbound(self, channel: str, external_id: str) -> Outcome | None:
         """Where a channel's external id landed already, as a no-op outcome, if it did."""
         try:
@@ -233,6 +262,7 @@ class Inbound(CustomerDirectory):
         external_id: str | None = None,
         published_at: datetime | None = None,
         origin: Origin | None = None,
+        details: dict[str, Any] | None = None,
         expected_version: int | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
@@ -242,7 +272,7 @@ class Inbound(CustomerDirectory):
             try:
                 return self._receive(
                     conversation_id, channel, body, actor, external_id, published_at,
-                    origin or Origin(), expected_version, claim,
+                    origin or Origin(), details, expected_version, claim,
                 )  # fmt: skip
             except VersionConflictError:
                 if external_id is not None and (
@@ -274,6 +304,7 @@ class Inbound(CustomerDirectory):
         external_id: str | None,
         published_at: datetime | None,
         origin: Origin,
+        details: dict[str, Any] | None,
         expected_version: int | None,
         claim: Claim | None,
     ) -> Outcome:
@@ -287,7 +318,7 @@ class Inbound(CustomerDirectory):
         recorded = conversation.receive_message(
             message_id=message_id, channel=channel, external_id=external_id, body=body,
             published_at=published, actor=actor, timestamp=now,
-            origin=self._with_account(channel, origin),
+            origin=self._with_account(channel, origin), details=details,
         )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         extra = {"created": recorded, "message_id": message_id if recorded else None}
@@ -322,13 +353,14 @@ class Inbound(CustomerDirectory):
             return self.receive_message(
                 target, channel=contact.channel, body=contact.body, actor=contact.actor,
                 external_id=contact.external_id, published_at=contact.published_at,
-                origin=contact.origin, claim=claim,
+                origin=contact.origin, details=contact.details, claim=claim,
             )  # fmt: skip
         return self.open_conversation(
             channel=contact.channel, body=contact.body, actor=contact.actor,
             identity=contact.sender, customer_name=contact.customer_name,
             external_id=contact.external_id, published_at=contact.published_at,
-            subject=contact.subject, origin=contact.origin, claim=claim,
+            subject=contact.subject, origin=contact.origin, details=contact.details,
+            claim=claim,
         )  # fmt: skip
 
     def _thread_of(self, contact: Contact) -> UUID | None:
@@ -337,8 +369,9 @@ class Inbound(CustomerDirectory):
         Someone else replying in a customer's thread ("same here!") opens a case of their
         own; joining the customer's would send the agent's next reply to them.
         """
-        if (reply_to := contact.origin.in_reply_to) is not None:
-            sender = self.find_customer(contact.sender)
+        answered = [contact.origin.in_reply_to, *reversed(contact.references)]
+        sender = self.find_customer(contact.sender) if any(answered) else None
+        for reply_to in dict.fromkeys(a for a in answered if a):
             for index_id in (
                 InboundIndex.create_id(contact.channel, reply_to),
                 OutboundIndex.create_id(contact.channel, reply_to),
@@ -350,7 +383,13 @@ class Inbound(CustomerDirectory):
                 owner = self.customer_of(self._load(Conversation, case).customer_id)
                 if sender is not None and sender.id == owner.id:
                     return case
-                break
+                return None if contact.channel == v.X_PUBLIC else self._private(contact)
+        return self._private(contact)
+
+    def _private(self, contact: Contact) -> UUID | None:
+        """A private contact answering nothing known: the sender's open case there."""
+        if contact.channel == v.CHAT and contact.origin.thread_id is not None:
+            return self.case_of_thread(v.CHAT, contact.origin.thread_id)
         if contact.channel in v.PRIVATE_THREADED:
             return self._open_case_on(contact.sender, contact.channel)
         return None

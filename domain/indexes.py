@@ -65,6 +65,28 @@ class InboundIndex(Aggregate):
         self.message_id = message_id
 
 
+class ThreadIndex(Aggregate):
+    """Maps a channel's thread (a web chat session) to the case it began, so every later
+    message of the session joins that case."""
+
+    TOPIC = "parley.ThreadIndex"
+
+    class Created(Aggregate.Created):
+        TOPIC = "parley.ThreadIndex.Created"
+
+    @staticmethod
+    def create_id(channel: str, thread_id: str) -> UUID:
+        return key_id("thread", f"{channel}:{thread_id}")
+
+    @event("Recorded", topic="parley.ThreadIndex.Recorded")
+    def __init__(
+        self, channel: str, thread_id: str, conversation_id: UUID, actor: str, timestamp: datetime
+    ) -> None:
+        self.channel = channel
+        self.thread_id = thread_id
+        self.conversation_id = conversation_id
+
+
 class OutboundIndex(Aggregate):
     """Maps the channel's id of a delivered reply (our tweet) to its conversation, so a
     customer answering *our* tweet lands in the same case."""

@@ -25,6 +25,9 @@ PUBLIC_CHANNELS = frozenset({X_PUBLIC})
 # Private channels where a new contact that answers nothing joins the sender's open case
 # on that channel (the customer DMs after being asked to), instead of opening one.
 PRIVATE_THREADED = frozenset({X_DM, EMAIL})
+# Channels whose replies an integration fetches and acknowledges (a chat widget's
+# backend, another system on the API); Parley's workers send the others.
+PULLED_CHANNELS = frozenset({CHAT, API})
 
 # Identity kinds a customer can be reached by, and which channels each one opens.
 IDENTITY_X = "x"  # X user id (the handle is kept beside it, it can change)
@@ -42,6 +45,7 @@ CHANNEL_IDENTITY_KIND: dict[str, str | None] = {
 }
 
 REPLY_KINDS = ("acknowledgement", "answer", "follow_up")
+AUTOMATED_KINDS = ("auto_reply", "bounce")  # messages no person wrote
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 MAX_TAGS = 50  # per conversation: one request cannot grow a case without bound
 RESOLUTION_CODES = ("answered", "fixed", "no_response", "duplicate", "spam", "other")
@@ -69,6 +73,9 @@ FAILURE_CODES = (
     "unauthorized",  # the channel refused Parley's credentials
     "no_channel",  # no adapter for this channel is configured
     "gave_up",  # retried as often as allowed
+    "recipient_refused",  # the mail server refused the address (5xx): fix it on the customer
+    "bounced",  # taken by the mail server, then returned as undeliverable (a bounce)
+    "customer_left",  # a chat reply the visitor left before the widget showed it
 )
 OFF_CHANNEL = frozenset({"gave_up", "no_channel"})  # failures recorded without a call
 

@@ -29,7 +29,7 @@ SENT = frozenset({v.X_PUBLIC, v.X_DM, v.EMAIL})
 
 class Deliveries(Projection):
     name = "deliveries"
-    version = 2  # 2: only replies a worker sends
+    version = 3  # 2: only replies a worker sends; 3: bounces
     tables = {
         "deliveries": [
             "CREATE TABLE {t} (reply_id TEXT NOT NULL, conversation_id TEXT NOT NULL,"
@@ -82,6 +82,12 @@ class Deliveries(Projection):
             ctx, position, event, status=v.QUEUED if event.retryable else v.FAILED,
             attempts=max(event.attempt, row["attempts"]), failure_code=event.code,
             last_error=clean(event.reason)[:2000], retry_at=timestamp(event.retry_at),
+        )  # fmt: skip
+
+    def on_Conversation_ReplyBounced(self, ctx: Context, position: int, event: Any) -> None:
+        self._change(
+            ctx, position, event, status=v.FAILED, failure_code="bounced",
+            last_error=clean(event.reason)[:2000], retry_at=None,
         )  # fmt: skip
 
     def on_Conversation_RedeliveryRequested(self, ctx: Context, position: int, event: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import values as v
 from projections.base import Context, Projection, clean, preview
 from projections.db import ReadStore, Tx, iso, timestamp
 
@@ -20,6 +21,7 @@ ENTRY_COLUMNS = (
 
 class CustomerHistory(Projection):
     name = "history"
+    version = 2  # 2: calls, bounces, auto-replies and chats ended
     tables = {
         "history": [
             "CREATE TABLE {t} (position BIGINT NOT NULL, customer_id TEXT NOT NULL,"
@@ -121,6 +123,28 @@ class CustomerHistory(Projection):
 
     def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
         self._conversation_entry(ctx, position, event, "reply_delivery_failed", event.reason)
+
+    def on_Conversation_ReplyBounced(self, ctx: Context, position: int, event: Any) -> None:
+        self._conversation_entry(ctx, position, event, "reply_bounced", event.reason)
+
+    def on_Conversation_CallLogged(self, ctx: Context, position: int, event: Any) -> None:
+        minutes = round(event.duration_seconds / 60)
+        self._conversation_entry(
+            ctx, position, event, f"call_logged:{event.direction}",
+            preview(f"{minutes} min, {event.agent or event.actor}: {event.summary}"),
+            channel=v.PHONE, public=False,
+        )  # fmt: skip
+
+    def on_Conversation_AutomatedMessageReceived(
+        self, ctx: Context, position: int, event: Any
+    ) -> None:
+        self._conversation_entry(
+            ctx, position, event, f"automated:{event.kind}", preview(event.body),
+            channel=event.channel, public=False,
+        )  # fmt: skip
+
+    def on_Conversation_ChatEnded(self, ctx: Context, position: int, event: Any) -> None:
+        self._conversation_entry(ctx, position, event, "chat_ended", event.reason)
 
     def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["history_conversations"].get(str(event.originator_id))

@@ -40,8 +40,9 @@ class Inbox(Projection):
     name = "inbox"
     # 2: the active flag, its ordered indexes, and inbox_counts; 3: awaiting and the
     # customer's time by domain.awaiting (event order; published_at held to a window);
-    # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one)
-    version = 4
+    # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one);
+    # 5: calls, bounces, and e-mail previews without the quoted earlier mail
+    version = 5
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -156,7 +157,7 @@ class Inbox(Projection):
             "tags": "[]",
             "replied": 0,
             "unanswered_since": at,
-            "last_message_preview": preview(event.body),
+            "last_message_preview": preview(new_text(event.body, event.details)),
             "last_message_at": at,
             "snoozed_until": None,
             "failed_deliveries": 0,
@@ -172,7 +173,7 @@ class Inbox(Projection):
         row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
         at = self._customer_time(event)
         changes: dict[str, Any] = {
-            "last_message_preview": preview(event.body),
+            "last_message_preview": preview(new_text(event.body, event.details)),
             "last_message_at": timestamp(at),
             **self._waiting(self._wait(row).message(at)),
         }
@@ -189,6 +190,32 @@ class Inbox(Projection):
 
     def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
         self._failed(ctx, position, event, failed=not event.retryable)
+
+    def on_Conversation_ReplyBounced(self, ctx: Context, position: int, event: Any) -> None:
+        self._failed(ctx, position, event, failed=True)
+
+    def on_Conversation_CallLogged(self, ctx: Context, position: int, event: Any) -> None:
+        """A call is in the list like a message: its summary the preview; it answers."""
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
+        wait = self._wait(row)
+        began = customer_time(event.started_at, event.timestamp)
+        changes: dict[str, Any] = {
+            "last_message_preview": preview(f"[{event.direction} call] {event.summary}"),
+            "last_message_at": timestamp(began),
+        }
+        if event.direction == "inbound":
+            wait = wait.message(began)
+            if row.get("status") == v.SNOOZED:
+                changes |= {"status": v.OPEN, "snoozed_until": None}
+        self._update(ctx, position, event, **changes, **self._waiting(wait.reply()))
+
+    def on_Conversation_AutomatedMessageReceived(
+        self, ctx: Context, position: int, event: Any
+    ) -> None:
+        self._update(ctx, position, event)  # kept on the case; it changes nothing listed
+
+    def on_Conversation_ChatEnded(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
 
     def on_Conversation_ReplyDispatched(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
@@ -273,6 +300,14 @@ class Inbox(Projection):
 
     def on_Conversation_Reopened(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event, status=v.OPEN)
+
+
+def new_text(body: str, details: dict[str, Any] | None) -> str:
+    """A message without the quoted earlier mail it carries, when there is new text."""
+    quoted = (details or {}).get("quoted_at")
+    if isinstance(quoted, int) and 0 < quoted <= len(body) and body[:quoted].strip():
+        return body[:quoted]
+    return body
 
 
 # ---------------------------------------------------------------------- reading

@@ -33,7 +33,8 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 class SlaClock(Projection):
     name = "sla"
-    version = 2  # 2: the customer's time by domain.awaiting (published_at held to a window)
+    # 2: the customer's time by domain.awaiting (published_at held to a window); 3: calls
+    version = 3
     tables = {
         "sla_clock": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, origin_channel TEXT NOT NULL,"
@@ -86,10 +87,29 @@ class SlaClock(Projection):
         self._change(ctx, position, event, last_customer_message_at=at, waiting_since=waiting)
 
     def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
+        self._respond(ctx, position, event, str(timestamp(event.timestamp)))
+
+    def on_Conversation_CallLogged(self, ctx: Context, position: int, event: Any) -> None:
+        """A call answers the customer when it began (an inbound one: the customer spoke
+        then, and was heard at once); logged late, it still counts from its start."""
         row = ctx.rows["sla_clock"].get(str(event.originator_id))
         if row is None:
             return
-        at = timestamp(event.timestamp)
+        began = customer_time(event.started_at, event.timestamp)
+        if event.direction == "inbound":
+            at = str(timestamp(began))
+            waiting = row.get("waiting_since") or at
+            row = self._change(
+                ctx, position, event, last_customer_message_at=at, waiting_since=waiting
+            )
+        answered = max(str(timestamp(began)), row["waiting_since"] or "")
+        self._respond(ctx, position, event, answered)
+
+    def _respond(self, ctx: Context, position: int, event: Any, at: str) -> None:
+        """A response at ``at`` (a reply queued, a call): it ends the customer's wait."""
+        row = ctx.rows["sla_clock"].get(str(event.originator_id))
+        if row is None:
+            return
         changes: dict[str, Any] = {"last_response_at": at}
         if row["waiting_since"] is not None:
             seconds = _seconds(row["waiting_since"], at)

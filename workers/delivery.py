@@ -59,6 +59,7 @@ def outgoing_of(reply: dict[str, Any]) -> Outgoing:
         reply_id=str(reply["id"]), channel=reply["channel"], body=reply["body"],
         in_reply_to=reply["in_reply_to"], recipient=reply["recipient"],
         from_account=reply["from_account"], queued_at=reply["queued_at"],
+        subject=reply.get("subject"), references=tuple(reply.get("references") or ()),
     )  # fmt: skip
 
 

@@ -12,7 +12,8 @@ from app.schemas.common import EventPageSchema, PageArgsSchema, to_identity
 from app.schemas.events import describe_event
 from app.state import application
 from app.writes import execute, expected_version
-from domain.access import HANDLE, MANAGE_IDENTITIES, OPEN, READ, may
+from domain.access import HANDLE, INGEST, MANAGE_IDENTITIES, OPEN, READ, may
+from domain.exceptions import NotFoundError, UnknownReplyError
 from domain.idempotency import Claim
 from domain.outcome import Outcome
 
@@ -226,3 +227,23 @@ def resolve(data: dict[str, Any], conversation_id: UUID) -> Any:
 def reopen(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Reopen a resolved conversation"""
     return _run("reopen", conversation_id, **data)
+
+
+@blp.route("/<uuid:conversation_id>/calls", methods=["POST"])
+@requires(HANDLE)
+@blp.arguments(s.LogCallSchema)
+@blp.write("logCall", 201, s.CallLoggedSchema, description="logged")
+def log_call(data: dict[str, Any], conversation_id: UUID) -> Any:
+    """Log a phone call (outbound answers the customer; inbound reopens a resolved case)"""
+    return _run("log_call", conversation_id, status=201, **data)
+
+
+@blp.route("/<uuid:conversation_id>/replies/<uuid:reply_id>/receipt", methods=["POST"])
+@requires(INGEST)
+@blp.write("recordReceipt", 200, s.ReceiptSchema)
+def record_receipt(conversation_id: UUID, reply_id: UUID) -> Any:
+    """A chat widget or API integration showed this reply to the customer (chat, api only)"""
+    try:
+        return _run("record_receipt", conversation_id, reply_id=reply_id)
+    except UnknownReplyError as error:  # in the path: no such resource
+        raise NotFoundError(str(error), field="reply_id") from error

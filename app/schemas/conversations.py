@@ -136,6 +136,32 @@ class ConversationQueryArgsSchema(StrictSchema):
     as_of = UTCDateTime(metadata={"description": "ISO 8601: the conversation as it stood then"})
 
 
+class AttachmentSchema(Schema):
+    filename = fields.String(allow_none=True)
+    content_type = fields.String()
+    size = fields.Integer(metadata={"description": "bytes; the content is not kept"})
+
+
+class MessageDetailsSchema(Schema):
+    """What a channel said beyond the text (e-mail: its HTML, attachments, quoting)."""
+
+    html = fields.String(allow_none=True, metadata={"description": "an e-mail's HTML part"})
+    attachments = fields.List(fields.Nested(AttachmentSchema))
+    quoted_at = fields.Integer(
+        allow_none=True,
+        metadata={"description": "where quoted earlier mail begins in `body` (characters)"},
+    )
+    derived_message_id = fields.Boolean(
+        metadata={"description": "the mail had no Message-ID: Parley derived one from it"}
+    )
+
+
+class SenderSchema(Schema):
+    kind = fields.String()
+    value = fields.String()
+    handle = fields.String(allow_none=True)
+
+
 class MessageSchema(Schema):
     id = fields.UUID()
     channel = fields.String()
@@ -144,6 +170,63 @@ class MessageSchema(Schema):
     public = fields.Boolean()
     published_at = fields.DateTime()
     observed_at = fields.DateTime()
+    sender = fields.Nested(SenderSchema, allow_none=True)
+    thread_id = fields.String(allow_none=True)
+    in_reply_to = fields.String(allow_none=True)
+    details = fields.Nested(MessageDetailsSchema, allow_none=True)
+
+
+class AutomatedMessageSchema(Schema):
+    id = fields.UUID()
+    channel = fields.String()
+    kind = fields.String(metadata={"description": "auto_reply or bounce"})
+    external_id = fields.String()
+    body = fields.String()
+    sender = fields.Nested(SenderSchema, allow_none=True)
+    published_at = fields.DateTime()
+    observed_at = fields.DateTime()
+
+
+class CallSchema(Schema):
+    id = fields.UUID()
+    direction = fields.String(metadata={"description": "inbound or outbound"})
+    started_at = fields.DateTime()
+    duration_seconds = fields.Integer()
+    agent = fields.String(allow_none=True)
+    summary = fields.String()
+    number = fields.String(allow_none=True)
+    logged_by = fields.String()
+    logged_at = fields.DateTime()
+
+
+class ChatStateSchema(Schema):
+    session_id = fields.String()
+    ended = fields.Boolean(metadata={"description": "the customer left the chat"})
+
+
+class LogCallSchema(StrictSchema):
+    direction = fields.String(required=True, validate=validate.OneOf(("inbound", "outbound")))
+    started_at = UTCDateTime(required=True, metadata={"description": "when the call began"})
+    duration_seconds = fields.Integer(
+        required=True, validate=validate.Range(min=0, max=86_400), strict=True
+    )
+    agent = fields.String(
+        load_default=None, validate=NAME, metadata={"description": "default: who logs it"}
+    )
+    summary = body_field(metadata={"description": "what was said and agreed"})
+    number = fields.String(
+        load_default=None,
+        validate=validate.Length(min=3, max=50),
+        metadata={"description": "the customer's number on the call"},
+    )
+
+
+class CallLoggedSchema(OutcomeSchema):
+    call_id = fields.UUID()
+
+
+class ReceiptSchema(OutcomeSchema):
+    reply_id = fields.UUID()
 
 
 class ReplySchema(Schema):
@@ -153,12 +236,15 @@ class ReplySchema(Schema):
     public = fields.Boolean()
     kind = fields.String()
     body = fields.String()
-    status = fields.String(metadata={"description": "queued, delivered or failed"})
+    status = fields.String(metadata={"description": "queued, sending, delivered or failed"})
     queued_at = fields.DateTime()
     delivered_at = fields.DateTime(allow_none=True)
     external_id = fields.String(allow_none=True)
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
+    failure_code = fields.String(allow_none=True)
+    recipient = fields.Nested(SenderSchema, allow_none=True)
+    subject = fields.String(allow_none=True, metadata={"description": "e-mail replies"})
 
 
 def _note_body(note: dict) -> str | None:
@@ -215,6 +301,19 @@ class ConversationSchema(Schema):
     replies = fields.Method("_replies", metadata={"type": "array"})
     notes = fields.List(fields.Nested(NoteSchema))
     channel_history = fields.List(fields.Nested(ChannelSpellSchema))
+    calls = fields.List(fields.Nested(CallSchema))
+    automated_messages = fields.List(
+        fields.Nested(AutomatedMessageSchema),
+        attribute="automated",
+        metadata={"description": "auto-replies and bounces on the case's thread"},
+    )
+    chat = fields.Method("_chat", metadata={"type": ["object", "null"]})
+
+    def _chat(self, conversation: object) -> dict | None:
+        session = getattr(conversation, "chat_session", None)
+        if session is None:
+            return None
+        return {"session_id": session, "ended": bool(getattr(conversation, "chat_ended", False))}
 
     def _replies(self, conversation: object) -> list[dict]:
         replies = getattr(conversation, "replies", {}).values()

@@ -1,0 +1,144 @@
+"""``POST /webhooks/email``: raw mail in, threaded to its case, recorded once; bounces
+and auto-replies recognised. The messages are built here, as mail servers send them."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime
+from uuid import uuid4
+
+from tests.app.helpers import assert_problem, error_fields, head_position
+from tests.conftest import Clock
+
+
+def mail(
+    clock: Clock,
+    *,
+    sender: str = "ann@example.com",
+    subject: str = "Order 1234 never came",
+    body: str = "Hello, my order never arrived.",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[bytes, str]:
+    message = EmailMessage()
+    message_id = message_id or f"{uuid4().hex}@mail.example.com"
+    message["From"] = f"Ann Example <{sender}>"
+    message["To"] = "care@brand.example"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(clock.now)
+    message["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        message["In-Reply-To"] = f"<{in_reply_to}>"
+    if references:
+        message["References"] = references
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message.as_bytes(), message_id
+
+
+def post(client, auth, raw: bytes):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/webhooks/email", data=raw, content_type="message/rfc822", headers=auth("integration")
+    )
+
+
+def test_a_mail_opens_a_case_and_its_repeat_is_one_message(client, auth, clock, flask_app) -> None:  # type: ignore[no-untyped-def]
+    raw, message_id = mail(clock, sender=f"{uuid4().hex[:8]}@example.com")
+
+    first = post(client, auth, raw)
+    head = head_position(flask_app)
+    again = post(client, auth, raw)
+
+    assert first.status_code == 200, first.get_json()
+    assert first.get_json() | {"conversation_id": None} == {
+        "result": "recorded", "message_id": message_id, "conversation_id": None,
+        "reply_id": None, "created": True,
+    }  # fmt: skip
+    assert again.get_json()["result"] == "seen"
+    assert again.get_json()["conversation_id"] == first.get_json()["conversation_id"]
+    assert head_position(flask_app) == head
+    case = client.get(
+        f"/v1/conversations/{first.get_json()['conversation_id']}", headers=auth()
+    ).get_json()
+    assert (case["origin_channel"], case["subject"]) == ("email", "Order 1234 never came")
+    assert case["messages"][0]["body"].strip() == "Hello, my order never arrived."
+    assert case["messages"][0]["sender"]["value"].endswith("@example.com")
+
+
+def test_an_answer_to_the_customers_mail_threads_into_its_case(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = f"{uuid4().hex[:8]}@example.com"
+    raw, first_id = mail(clock, sender=sender)
+    case = post(client, auth, raw).get_json()["conversation_id"]
+    client.post(f"/v1/conversations/{case}/resolve", json={}, headers=auth())
+
+    answer, _ = mail(
+        clock, sender=sender, subject="Re: Order 1234", body="Any news?",
+        in_reply_to=first_id, references=f"<{first_id}>",
+    )  # fmt: skip
+    landed = post(client, auth, answer).get_json()
+
+    assert (landed["result"], landed["conversation_id"], landed["created"]) == (
+        "recorded", case, False,
+    )  # fmt: skip
+    reopened = client.get(f"/v1/conversations/{case}", headers=auth()).get_json()
+    assert reopened["status"] == "open" and len(reopened["messages"]) == 2
+
+
+def test_an_auto_reply_reopens_nothing(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = f"{uuid4().hex[:8]}@example.com"
+    raw, first_id = mail(clock, sender=sender)
+    case = post(client, auth, raw).get_json()["conversation_id"]
+    client.post(f"/v1/conversations/{case}/resolve", json={}, headers=auth())
+
+    auto, _ = mail(
+        clock, sender=sender, subject="Out of office", body="I am away until Monday.",
+        in_reply_to=first_id, headers={"Auto-Submitted": "auto-replied"},
+    )  # fmt: skip
+    kept = post(client, auth, auto).get_json()
+
+    assert (kept["result"], kept["conversation_id"]) == ("automated", case)
+    after = client.get(f"/v1/conversations/{case}", headers=auth()).get_json()
+    assert after["status"] == "resolved" and len(after["messages"]) == 1
+    assert [a["kind"] for a in after["automated_messages"]] == ["auto_reply"]
+
+
+def test_what_cannot_be_a_mail_is_a_4xx_and_writes_nothing(client, auth, flask_app) -> None:  # type: ignore[no-untyped-def]
+    head = head_position(flask_app)
+    for raw in (b"", b"\x00\xff garbage", b"Subject: no sender\r\n\r\nhello\r\n"):
+        refused = post(client, auth, raw)
+        assert refused.status_code == 422, (raw, refused.get_json())
+        assert error_fields(refused.get_json())
+    as_json = client.post("/webhooks/email", json={"raw": "x"}, headers=auth("integration"))
+    assert_problem(as_json, 415)
+    assert head_position(flask_app) == head
+
+
+def test_a_mail_larger_than_the_json_limit_is_taken(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    message = EmailMessage()
+    message["From"] = f"{uuid4().hex[:8]}@example.com"
+    message["To"] = "care@brand.example"
+    message["Subject"] = "Photos of the damage"
+    message.set_content("See attached.")
+    message.add_attachment(b"\x89PNG" + b"\x00" * 3_000_000, maintype="image",
+                           subtype="png", filename="damage.png")  # fmt: skip
+    taken = post(client, auth, message.as_bytes())
+    assert taken.status_code == 200, taken.get_json()
+    case = client.get(
+        f"/v1/conversations/{taken.get_json()['conversation_id']}", headers=auth()
+    ).get_json()
+    (attachment,) = case["messages"][0]["details"]["attachments"]
+    assert (attachment["filename"], attachment["content_type"]) == ("damage.png", "image/png")
+    assert attachment["size"] == 3_000_004
+
+
+def test_only_an_integration_token_may_post_mail(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    raw, _ = mail(clock)
+    refused = client.post(
+        "/webhooks/email", data=raw, content_type="message/rfc822", headers=auth("agent")
+    )
+    assert assert_problem(refused, 403)["allowed_roles"] == ["integration"]
+    anonymous = client.post("/webhooks/email", data=raw, content_type="message/rfc822")
+    assert_problem(anonymous, 401)
