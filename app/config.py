@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 
 TRUE = {"1", "y", "yes", "true", "on"}
+FALSE = {"0", "n", "no", "false", "off"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class Settings:
     x_poll_seconds: int = 60  # how often mentions, searches and DMs are polled
     outbox_batch: int = 200  # events the outbox reads per step
     delivery_attempt_seconds: float = 45.0  # the longest one delivery attempt may take
+    # E-mail out (SMTP): off until a host is set. The port is 25 unless set (a submission
+    # server usually wants 587 with STARTTLS); AUTH is used when a username is set.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_tls_verify: bool = True  # off only for a test server's self-signed certificate
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0  # per connect, command or reply
+    mail_from: str = "care@parley.localhost"  # an address, or "Name <address>"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +72,11 @@ class Settings:
             key = f"PARLEY_{name.upper()}"
             raw = environ.get(key)
             if raw is None or (raw == "" and spec.type != "str"):
+                continue
+            if spec.type == "bool":
+                if raw.strip().lower() not in TRUE | FALSE:
+                    raise ValueError(f"{key} must be yes or no (1/0, true/false), not {raw!r}")
+                values[name] = raw.strip().lower() in TRUE
                 continue
             number = (
                 float if "float" in str(spec.type) else int if "int" in str(spec.type) else None
@@ -73,6 +90,15 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.store not in ("sqlite", "postgres"):
             raise ValueError(f"PARLEY_STORE must be sqlite or postgres, not {settings.store!r}")
+        if not 0 < settings.smtp_port < 65536:
+            raise ValueError(f"PARLEY_SMTP_PORT must be a port (1-65535), not {settings.smtp_port}")
+        if settings.smtp_timeout_seconds <= 0:
+            raise ValueError("PARLEY_SMTP_TIMEOUT_SECONDS must be more than 0")
+        if settings.smtp_configured() and not mail_domain(settings.mail_from):
+            raise ValueError(
+                f"PARLEY_MAIL_FROM must be an address (care@example.com, or"
+                f" Care <care@example.com>), not {settings.mail_from!r}"
+            )
         return settings
 
     def read_store_sqlite_path(self) -> str:
@@ -88,6 +114,9 @@ class Settings:
         return all((self.x_consumer_key, self.x_consumer_secret, self.x_access_token,
                     self.x_access_token_secret, self.x_brand_user_id))  # fmt: skip
 
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
     def accounts(self) -> dict[str, str]:
         """The brand's own account on each channel, as replies and messages record it."""
         return {"x_public": self.x_brand_user_id, "x_dm": self.x_brand_user_id} if (
@@ -98,6 +127,14 @@ class Settings:
         if self.create_tables == "auto":
             return self.store == "sqlite"
         return self.create_tables.lower() in TRUE
+
+
+def mail_domain(address: str) -> str | None:
+    """The domain of an address ("Name <care@example.com>" -> "example.com"), or None."""
+    parsed = parseaddr(address)[1]
+    local, at, domain = parsed.rpartition("@")
+    clean = not any(c.isspace() or c < " " for c in parsed)
+    return domain if at and local and domain and "@" not in local and clean else None
 
 
 def event_store_env(settings: Settings, *, create_tables: bool | None = None) -> dict[str, str]:

@@ -71,6 +71,8 @@ FAILURE_CODES = (
     "duplicate_content",  # X refuses the same text twice: edit the reply
     "rejected",  # the channel refused the request itself (bad target, too long...)
     "unauthorized",  # the channel refused Parley's credentials
+    "recipient_refused",  # the mail server refused the recipient's address (550 5.1.1...)
+    "bounced",  # the receiving side returned a bounce for a mail it had accepted
     "no_channel",  # no adapter for this channel is configured
     "gave_up",  # retried as often as allowed
     "recipient_refused",  # the mail server refused the address (5xx): fix it on the customer

@@ -8,8 +8,10 @@ configured by ``PARLEY_*`` settings.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import redis
@@ -62,17 +64,30 @@ def build(settings: Settings) -> Context:
         accounts=settings.accounts(),
     )
     client = redis.Redis.from_url(settings.redis_url)
-    return Context(settings, application, client, channels_for(settings, client))
+    ctx = Context(settings, application, client)
+    # The e-mail ledger shares the context's read store, opened on first use.
+    ctx.channels = channels_for(settings, client, lambda: ctx.read_store)
+    return ctx
 
 
-def channels_for(settings: Settings, client: redis.Redis) -> dict[str, Channel]:
-    """The outbound adapters the settings configure, by channel."""
+def channels_for(
+    settings: Settings,
+    client: redis.Redis,
+    read_store: Callable[[], ReadStore] | None = None,
+) -> dict[str, Channel]:
+    """The outbound adapters the settings configure, by channel. E-mail keeps a ledger
+    in the read store (``read_store()``, called on first use; default: its own)."""
     channels: dict[str, Channel] = {}
     if settings.x_configured():
         from workers.channels.x import Usage, XChannel, client_for
 
         x = XChannel(client_for(settings, Usage(client)), settings.x_brand_user_id)
         channels |= {"x_public": x, "x_dm": x}
+    if settings.smtp_configured():
+        from workers.channels.email import EmailChannel, Ledger, SmtpConfig
+
+        store = read_store or cache(lambda: open_read_store(settings))
+        channels["email"] = EmailChannel(SmtpConfig.of(settings), Ledger(store))
     return channels
 
 

@@ -91,11 +91,15 @@ class Rig:
 
 
 @contextmanager
-def rig_on(store: dict[str, str], x: XStandIn, url: str) -> Iterator[Rig]:
-    """A worker context on ``store`` and the Redis at ``url``, jobs run in this process."""
+def rig_on(
+    store: dict[str, str], x: XStandIn, url: str, extra: dict[str, str] | None = None
+) -> Iterator[Rig]:
+    """A worker context on ``store`` and the Redis at ``url``, jobs run in this process;
+    ``extra`` settings beside (another channel's, say)."""
     settings = Settings.from_env(
-        {**store, **x_settings(x), "PARLEY_REDIS_URL": url, "PARLEY_CREATE_TABLES": "y"}
-    )
+        {**store, **x_settings(x), "PARLEY_REDIS_URL": url, "PARLEY_CREATE_TABLES": "y",
+         **(extra or {})}
+    )  # fmt: skip
     ctx = context.build(settings)
     ctx.application.clock = RealTimeClock()  # jobs compare retry times with the real clock
     from app import follower_for
