@@ -119,9 +119,10 @@ class Settings:
 
     def accounts(self) -> dict[str, str]:
         """The brand's own account on each channel, as replies and messages record it."""
-        return {"x_public": self.x_brand_user_id, "x_dm": self.x_brand_user_id} if (
-            self.x_brand_user_id
-        ) else {}  # fmt: skip
+        accounts = {"email": parseaddr(self.mail_from)[1] or self.mail_from}
+        if self.x_brand_user_id:
+            accounts |= {"x_public": self.x_brand_user_id, "x_dm": self.x_brand_user_id}
+        return accounts
 
     def creates_tables(self) -> bool:
         if self.create_tables == "auto":

@@ -40,8 +40,8 @@ def register_request_checks(app: Flask) -> None:
     def check_bodies() -> Response | None:
         """An oversized body is 413 however it is sent; one that is not JSON is 415
         (webhooks opt out by endpoint, naming the media types they take)."""
-        if request.method not in BODY_METHODS:
-            return None
+        if request.method not in BODY_METHODS or request.routing_exception is not None:
+            return None  # no such route or method: 404 or 405 says so, whatever the body
         view = app.view_functions.get(request.endpoint or "")
         if (setting := getattr(view, "max_body_setting", None)) is not None:
             # A webhook taking whole e-mails (attachments and all) has a limit of its own.

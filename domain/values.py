@@ -75,8 +75,6 @@ FAILURE_CODES = (
     "bounced",  # the receiving side returned a bounce for a mail it had accepted
     "no_channel",  # no adapter for this channel is configured
     "gave_up",  # retried as often as allowed
-    "recipient_refused",  # the mail server refused the address (5xx): fix it on the customer
-    "bounced",  # taken by the mail server, then returned as undeliverable (a bounce)
     "customer_left",  # a chat reply the visitor left before the widget showed it
 )
 OFF_CHANNEL = frozenset({"gave_up", "no_channel"})  # failures recorded without a call

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import format_datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from tests.app.helpers import assert_problem, error_fields, head_position
 from tests.conftest import Clock
@@ -142,3 +142,79 @@ def test_only_an_integration_token_may_post_mail(client, auth, clock) -> None:  
     assert assert_problem(refused, 403)["allowed_roles"] == ["integration"]
     anonymous = client.post("/webhooks/email", data=raw, content_type="message/rfc822")
     assert_problem(anonymous, 401)
+
+
+def _dsn(clock: Clock, original_id: str, recipient: str, status: str, action: str) -> bytes:
+    """A delivery status notification as Postfix sends one (RFC 3464)."""
+    boundary = "dsn-boundary-1"
+    return (
+        f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: care@parley.localhost\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\n"
+        f"Date: {format_datetime(clock.now)}\r\n"
+        f"Message-ID: <{uuid4().hex}@mx.example.net>\r\n"
+        f"Auto-Submitted: auto-replied\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n'
+        f"\r\n--{boundary}\r\n"
+        f"Content-Type: text/plain\r\n\r\n"
+        f"I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        f"\r\n--{boundary}\r\n"
+        f"Content-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected\r\n"
+        f"\r\n--{boundary}\r\n"
+        f"Content-Type: text/rfc822-headers\r\n\r\n"
+        f"From: care@parley.localhost\r\n"
+        f"To: {recipient}\r\n"
+        f"Subject: Re: Order 1234 never came\r\n"
+        f"Message-ID: <{original_id}>\r\n"
+        f"\r\n--{boundary}--\r\n"
+    ).encode()
+
+
+def _delivered_by_email(flask_app, client, auth, clock) -> tuple[str, str, str, str]:  # type: ignore[no-untyped-def]
+    """A case opened by mail and answered by mail, delivered as a worker records it."""
+    sender = f"{uuid4().hex[:8]}@example.com"
+    case = post(client, auth, mail(clock, sender=sender)[0]).get_json()["conversation_id"]
+    reply_id = client.post(
+        f"/v1/conversations/{case}/replies", json={"body": "It ships today"}, headers=auth()
+    ).get_json()["reply_id"]
+    ours = f"reply-{reply_id}@parley.localhost"
+    app = flask_app.extensions["parley.application"]
+    ids = {"reply_id": UUID(reply_id), "attempt": 1, "actor": "system:delivery"}
+    app.dispatch_reply(UUID(case), **ids)
+    app.record_delivery(UUID(case), external_id=ours, **ids)
+    return case, reply_id, ours, sender
+
+
+def test_a_bounce_of_our_reply_marks_it_failed(client, auth, clock, flask_app) -> None:  # type: ignore[no-untyped-def]
+    case, reply_id, ours, sender = _delivered_by_email(flask_app, client, auth, clock)
+    dsn = _dsn(clock, ours, sender, "5.1.1", "failed")
+
+    bounced = post(client, auth, dsn).get_json()
+    head = head_position(flask_app)
+    again = post(client, auth, dsn).get_json()
+
+    assert (bounced["result"], bounced["conversation_id"], bounced["reply_id"]) == (
+        "bounce", case, reply_id,
+    )  # fmt: skip
+    assert again["result"] == "bounce" and head_position(flask_app) == head
+    conversation = client.get(f"/v1/conversations/{case}", headers=auth()).get_json()
+    (reply,) = conversation["replies"]
+    assert (reply["status"], reply["failure_code"]) == ("failed", "bounced")
+    assert "5.1.1" in reply["last_error"]
+    assert conversation["status"] == "open" and len(conversation["messages"]) == 1
+
+
+def test_a_delayed_report_fails_nothing(client, auth, clock, flask_app) -> None:  # type: ignore[no-untyped-def]
+    case, _, ours, sender = _delivered_by_email(flask_app, client, auth, clock)
+
+    delayed = post(client, auth, _dsn(clock, ours, sender, "4.4.7", "delayed")).get_json()
+
+    assert delayed["result"] in ("automated", "ignored")
+    conversation = client.get(f"/v1/conversations/{case}", headers=auth()).get_json()
+    assert conversation["replies"][0]["status"] == "delivered"

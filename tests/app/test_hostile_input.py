@@ -212,3 +212,11 @@ def test_the_default_inbox_view_can_be_asked_for_by_name(client, auth, flask_app
     assert named["items"] == default["items"]
     assert {i["conversation_id"] for i in every["items"]} == {first, resolved}
     assert default["counts"] == {"open": 1, "snoozed": 0, "resolved": 1}
+
+
+def test_a_method_a_route_lacks_is_405_whatever_the_body(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/webhooks/email", "/v1/conversations"):
+        response = client.put(
+            path, data=b"\x00\xff", content_type="message/rfc822", headers=auth("integration")
+        )
+        assert response.status_code == 405, (path, response.status_code)

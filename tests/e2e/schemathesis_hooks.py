@@ -17,9 +17,11 @@ other refusal of valid data, fails the run as schemathesis reports it.
 from __future__ import annotations
 
 import json
+from email.message import EmailMessage
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
 
 PROBLEMS = "https://parley.invalid/problems/"
 
@@ -33,6 +35,9 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     "channel yet: the customer's state",
     (None, 422, "invalid-value", "published_at"): "a window around the server's clock "
     "(7 days before to 5 minutes after now)",
+    ("POST /v1/conversations/{conversation_id}/calls", 422, "invalid-value", "started_at"): (
+        "a call is logged after it started and within 7 days of it: the server's clock"
+    ),
     ("POST /v1/conversations/{conversation_id}/snooze", 422, "invalid-value", "until"): (
         "`until` must be in the future: the server's clock"
     ),
@@ -49,6 +54,12 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     ("GET /v1/customers/lookup", 422, "422", "value"): "the value's syntax depends on "
     "`kind` (a phone number needs 3 digits, an e-mail address an @): a rule across two "
     "query parameters",
+    ("POST /webhooks/email", 422, "422", "from"): "a message/rfc822 body is bytes to the "
+    "schema: whether it names a usable sender is RFC 5322's grammar, not JSON Schema's",
+    ("POST /webhooks/email", 422, "422", "body"): "a message with no text and no "
+    "attachment: RFC 5322's grammar, not JSON Schema's",
+    ("POST /webhooks/email", 422, "422", "message"): "bytes that are not an RFC 5322 "
+    "message at all",
 }
 
 
@@ -80,3 +91,32 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     if "positive_data_acceptance" not in getattr(failure, "checks", ()):
         return True
     return why_refused(case.operation.label, response) is None
+
+
+def _mail(sender: str, subject: str, body: str, message_id: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "care@brand.example"
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{message_id}@schemathesis.example>"
+    message.set_content(body)
+    return message.as_bytes()
+
+
+_WORD = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=40)
+
+# Raw mail for ``POST /webhooks/email`` (``message/rfc822``, which schemathesis cannot
+# make up itself): well-formed messages with arbitrary words, and arbitrary bytes.
+schemathesis.openapi.media_type(
+    "message/rfc822",
+    st.one_of(
+        st.builds(
+            _mail,
+            sender=st.from_regex(r"\A[a-z]{1,10}@[a-z]{1,10}\.example\Z"),
+            subject=_WORD,
+            body=_WORD.filter(lambda text: text.strip() != ""),
+            message_id=st.uuids().map(str),
+        ),
+        st.binary(max_size=2000),
+    ),
+)

@@ -133,6 +133,10 @@ class _Handler:
         self, server: Server, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         fault = self.sink._take("rcpt")
+        if fault is not None and fault[0] == "delay":
+            self.sink._note_waiting()
+            await asyncio.sleep(fault[1])
+            fault = None
         if fault is not None and fault[0] == "close":
             await server.push("250 OK")
             assert server.transport is not None
@@ -182,6 +186,7 @@ class SmtpSink:
         self._received: list[Received] = []
         self._faults: dict[str, deque[tuple[Any, ...]]] = {"rcpt": deque(), "data": deque()}
         self._written = 0
+        self.waiting = 0  # recipients held back by delay_rcpt so far
         self._temp: tempfile.TemporaryDirectory[str] | None = None
         self._controller: Controller | None = None
 
@@ -240,6 +245,15 @@ class SmtpSink:
     ) -> None:
         """The next message is answered ``code message`` after its final "." (not kept)."""
         self._queue("data", ("fail", code, message), times)
+
+    def delay_rcpt(self, seconds: float, times: int = 1) -> None:
+        """The next recipient is answered only after ``seconds``: a client killed meanwhile
+        has sent no message (``waiting`` counts the recipients held so)."""
+        self._queue("rcpt", ("delay", seconds), times)
+
+    def _note_waiting(self) -> None:
+        with self._lock:
+            self.waiting += 1
 
     def delay_data(self, seconds: float, times: int = 1) -> None:
         """The next message is kept, then its 250 sent only after ``seconds``."""

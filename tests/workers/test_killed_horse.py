@@ -1,8 +1,12 @@
-"""A work-horse killed with SIGKILL after X took the post, before the outcome was
-recorded: RQ runs the job again, it finds the tweet on X, and records it. One post.
+"""Work-horses killed with SIGKILL mid-delivery: one post, one mail.
+
+After X took the post, before the outcome was recorded: RQ runs the job again, it finds
+the tweet on X, and records it. In the middle of an SMTP conversation, before the
+message was sent: the next attempt (uncertain: it looks in the ledger first) sends it.
 
 A real ``parley worker`` (RQ's forking worker, with its scheduler) in its own process;
-the stand-in holds X's answer back for a few seconds, and the test kills the horse then.
+the stand-in (or the SMTP sink) holds its answer back for a few seconds, and the test
+kills the horse then.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +23,11 @@ import redis
 
 from bench.serving import PARLEY, ROOT, environment
 from domain import values as v
+from tests.support.smtp_sink import SmtpSink
 from tests.support.stores import store_settings
 from tests.workers.conftest import redis_url, rig_on, x_settings
 from tests.workers.test_delivery import a_mention, queue
+from tests.workers.test_email_channel import a_mail
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +39,57 @@ def children(pid: int) -> list[int]:
 
 def started_at(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def _kill_the_horse_once(
+    worker: subprocess.Popen[bytes], started: Callable[[], object], log: Path
+) -> None:
+    deadline = time.monotonic() + 30
+    while not started():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    horse = max(children(worker.pid), key=started_at)  # the newest child: the horse
+    os.kill(horse, signal.SIGKILL)
+
+
+def test_a_horse_killed_mid_smtp_leaves_exactly_one_mail(tmp_path: Path, x) -> None:  # type: ignore[no-untyped-def]
+    client = redis.Redis.from_url(redis_url())
+    client.flushdb()
+    with (
+        SmtpSink() as sink,
+        store_settings("sqlite", tmp_path) as store,
+        rig_on(store, x, redis_url(), smtp := {
+            "PARLEY_SMTP_HOST": sink.host, "PARLEY_SMTP_PORT": str(sink.port),
+            "PARLEY_MAIL_FROM": "care@parley.example",
+        }) as rig,
+    ):  # fmt: skip
+        cid = a_mail(rig)
+        reply_id = queue(rig, cid)
+        sink.delay_rcpt(8)  # the horse waits for RCPT's answer: nothing is sent yet
+        rig.outbox.run_once()
+        env = environment(store) | smtp | {
+            "PARLEY_REDIS_URL": redis_url(), "PARLEY_DELIVERY_ATTEMPT_SECONDS": "2",
+            "PARLEY_LOG_LEVEL": "WARNING",
+        }  # fmt: skip
+        log_path = tmp_path / "worker.log"
+        log = log_path.open("wb")
+        worker = subprocess.Popen(
+            [str(PARLEY), "worker"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            _kill_the_horse_once(worker, lambda: sink.waiting > 0, log_path)
+            deadline = time.monotonic() + 60
+            while rig.reply(cid, reply_id)["status"] != v.DELIVERED:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        finally:
+            worker.terminate()
+            worker.wait(20)
+            log.close()
+
+        assert len(sink.messages) == 1
+        assert rig.reply(cid, reply_id)["attempts"] == 2  # the killed one, and the one that sent
+    client.flushdb()
 
 
 def test_a_horse_killed_after_the_post_leaves_exactly_one_tweet(tmp_path: Path, x) -> None:  # type: ignore[no-untyped-def]
@@ -51,12 +109,8 @@ def test_a_horse_killed_after_the_post_leaves_exactly_one_tweet(tmp_path: Path, 
             [str(PARLEY), "worker"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 30
-            while not x.state()["tweets"]:  # the horse posted; X has not answered yet
-                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
-                time.sleep(0.05)
-            horse = max(children(worker.pid), key=started_at)  # the newest child: the horse
-            os.kill(horse, signal.SIGKILL)
+            # The horse posted; X has not answered yet.
+            _kill_the_horse_once(worker, lambda: x.state()["tweets"], tmp_path / "worker.log")
 
             deadline = time.monotonic() + 60
             while rig.reply(cid, reply_id)["status"] != v.DELIVERED:

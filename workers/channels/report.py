@@ -22,6 +22,13 @@ def channel_report(settings: Settings, redis: Redis, cursors: Cursors) -> dict[s
                 "brand_user_id": settings.x_brand_user_id or None,
                 "cursors": polls,
                 **usage,
-            }
+            },
+            "email": {
+                "configured": settings.smtp_configured(),
+                "smtp_host": settings.smtp_host or None,
+                "smtp_port": settings.smtp_port,
+                "starttls": settings.smtp_starttls,
+                "mail_from": settings.mail_from,
+            },
         }
     }
