@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_projections import projections
-from app.cli_workers import channels, outbox, scheduler, worker
+from app.cli_workers import channels, mail, outbox, scheduler, worker
 from app.config import Settings, event_store_env
 from app.token_use import TokenUse
 from domain.access import ROLES
@@ -182,7 +182,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 main.add_command(projections)
-for command in (worker, outbox, scheduler, channels):
+for command in (worker, outbox, scheduler, channels, mail):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -100,6 +100,13 @@ def scheduler() -> None:
             )  # fmt: skip
     else:
         log.warning("X is not configured (PARLEY_X_*): nothing to poll")
+    if settings.maildir:
+        from workers.jobs import poll_maildir
+
+        cron.register(
+            poll_maildir, queue_name=queues.POLLING, interval=settings.mail_poll_seconds,
+            name="poll-maildir",
+        )  # fmt: skip
     cron.start()
 
 
@@ -125,6 +132,11 @@ def channels_status(as_json: bool) -> None:
     console = Console()
     for name, channel in report["channels"].items():
         console.print(f"[bold]{name}[/]: {'configured' if channel['configured'] else 'off'}")
+        if "calls" not in channel:  # e-mail: its settings
+            for key, value in channel.items():
+                if key != "configured":
+                    console.print(f"  {key}: {value}")
+            continue
         table = Table("route", "calls by status", "limit", "remaining", "resets")
         for route, statuses in sorted(channel["calls"].items()):
             limit = channel["rate_limits"].get(route) or {}
@@ -135,3 +147,24 @@ def channels_status(as_json: bool) -> None:
         console.print(table)
         for poll, at in channel["cursors"].items():
             console.print(f"  {poll}: up to {at}")
+
+
+@click.group()
+def mail() -> None:
+    """Inbound e-mail from a Maildir (the webhook is POST /webhooks/email)."""
+
+
+@mail.command("import")
+@click.argument("maildir", type=click.Path(exists=True, file_okay=False))
+def mail_import(maildir: str) -> None:
+    """Record every message in MAILDIR's new/ once, then move it to cur/ (as the
+    scheduler does every PARLEY_MAIL_POLL_SECONDS when PARLEY_MAILDIR is set)."""
+    from workers.maildir import describe, poll_maildir
+
+    settings = Settings.from_env()
+    application = Conversations(env=event_store_env(settings), accounts=settings.accounts())
+    try:
+        counts = poll_maildir(application, maildir)
+    finally:
+        application.close()
+    click.echo(describe(counts))

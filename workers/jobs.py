@@ -38,3 +38,14 @@ def poll_x(kind: str) -> str:
     except tweepy.TooManyRequests:
         return f"{kind}: rate limited; the next poll tries again"
     return f"{kind}: {new} new"
+
+
+def poll_maildir() -> str:
+    """One poll of the Maildir at ``PARLEY_MAILDIR``: new mail recorded, moved to cur/."""
+    ctx = context.current()
+    if not ctx.settings.maildir:
+        return "no PARLEY_MAILDIR configured"
+    from workers.maildir import describe
+    from workers.maildir import poll_maildir as poll
+
+    return describe(poll(ctx.application, ctx.settings.maildir))

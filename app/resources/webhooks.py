@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from flask import current_app, request
@@ -33,8 +31,8 @@ from app.parsing import decode_json
 from app.state import application
 from domain.access import INGEST
 from domain.exceptions import DomainError, VersionConflictError
-from domain.inbound import Contact, check_published_at
-from workers.email_inbound import MailError, ParsedMail, mail_contact, parse_mail
+from workers.email_inbound import MailError
+from workers.mail_intake import RESULTS, record_mail
 from workers.x_inbound import webhook_contacts
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Channels pushing.")
@@ -145,13 +143,10 @@ def _events(payload: dict[str, Any]) -> int:
     return sum(len(payload.get(k) or []) for k in ("tweet_create_events", "direct_message_events"))
 
 
-MAIL_RESULTS = ("recorded", "seen", "automated", "bounce", "ignored")
-
-
 class MailReceivedSchema(Schema):
     result = fields.String(
         metadata={
-            "enum": list(MAIL_RESULTS),
+            "enum": list(RESULTS),
             "description": "recorded: a new message on its case; seen: this Message-ID was "
             "recorded before; automated: an auto-reply kept on its case (it reopens nothing); "
             "bounce: one of our replies is marked failed; ignored: an auto-reply or bounce "
@@ -187,52 +182,11 @@ def receive_email() -> Any:
     """An inbound e-mail: threaded to its case by In-Reply-To/References, once per Message-ID"""
     raw = request.get_data(cache=True)
     try:
-        mail = parse_mail(raw)
-        contact = mail_contact(mail, current_principal().actor)
+        return record_mail(application(), raw, current_principal().actor).as_dict()
     except MailError as error:
         raise RequestFieldError(error.field, "body", str(error)) from error
-    try:
-        return _record_mail(mail, contact)
     except VersionConflictError:
         return problem(
             503, "Service Unavailable", "busy recording; deliver again",
             headers={"Retry-After": "1"},
         )  # fmt: skip
-
-
-def _record_mail(mail: ParsedMail, contact: Contact) -> dict[str, Any]:
-    app = application()
-    answer: dict[str, Any] = {"message_id": mail.message_id, "conversation_id": None,
-                              "reply_id": None, "created": False}  # fmt: skip
-    if mail.automated == "bounce" and mail.bounce is not None and mail.bounce.permanent:
-        original = mail.bounce.original_message_id
-        reason = mail.bounce.diagnostic or f"the mail bounced ({mail.bounce.status or 'no status'})"
-        bounced = original and app.record_bounce(
-            message_id=original, reason=reason[:500], status=mail.bounce.status,
-            bounce_id=mail.message_id, actor=contact.actor,
-        )  # fmt: skip
-        if bounced:
-            return answer | {"result": "bounce", "conversation_id": bounced.id,
-                             "reply_id": bounced.extra["reply_id"]}  # fmt: skip
-    if mail.automated is not None:
-        kept = app.receive_automated(contact, mail.automated)
-        if kept is None:
-            return answer | {"result": "ignored"}
-        return answer | {"result": "automated", "conversation_id": kept.id}
-    outcome = app.receive_contact(_trusted_date(contact, app.clock()))
-    created = outcome.extra.get("created") is True
-    return answer | {
-        "result": "recorded" if created else "seen",
-        "conversation_id": outcome.id,
-        "created": created and "customer_id" in outcome.extra,  # a new case, not a message
-    }
-
-
-def _trusted_date(contact: Contact, now: datetime) -> Contact:
-    """A mail's Date is the sender's clock: one outside the window new messages are held
-    to (a wrong clock, a mail stuck for weeks) gives way to the moment it arrived."""
-    try:
-        check_published_at(contact.published_at, now)
-    except DomainError:
-        return replace(contact, published_at=None)
-    return contact
