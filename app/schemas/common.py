@@ -14,6 +14,18 @@ BODY_MAX = 20_000  # characters of a message, reply or note
 MAX_POSITION = 2**63 - 1  # the largest position either store can hold
 
 
+class WholeNumber(fields.Integer):
+    """A JSON integer as JSON Schema means it: ``60`` or ``60.0``, never ``"60"``, ``true``
+    or ``60.5`` (marshmallow's own Integer takes strings; its strict mode refuses 60.0)."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return int(value)
+
+
 class UTCDateTime(fields.DateTime):
     """ISO 8601; a time without an offset is taken as UTC, and all come out in UTC."""
 

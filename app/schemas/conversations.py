@@ -9,6 +9,7 @@ from app.schemas.common import (
     OutcomeSchema,
     StrictSchema,
     UTCDateTime,
+    WholeNumber,
     body_field,
     channel_field,
 )
@@ -207,9 +208,7 @@ class ChatStateSchema(Schema):
 class LogCallSchema(StrictSchema):
     direction = fields.String(required=True, validate=validate.OneOf(("inbound", "outbound")))
     started_at = UTCDateTime(required=True, metadata={"description": "when the call began"})
-    duration_seconds = fields.Integer(
-        required=True, validate=validate.Range(min=0, max=86_400), strict=True
-    )
+    duration_seconds = WholeNumber(required=True, validate=validate.Range(min=0, max=86_400))
     agent = fields.String(
         load_default=None, validate=NAME, metadata={"description": "default: who logs it"}
     )

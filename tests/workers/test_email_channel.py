@@ -477,3 +477,18 @@ def test_an_unanswered_final_dot_is_sent_again_as_the_same_message(
     one, two = sink.messages
     assert one.message["Message-ID"] == two.message["Message-ID"]
     assert one.raw == two.raw
+
+
+def test_a_delivery_job_run_twice_sends_one_mail(mail_rig: Rig, sink: SmtpSink) -> None:
+    cid = a_mail(mail_rig)
+    reply_id = queue(mail_rig, cid)
+    mail_rig.outbox.run_once()
+    job = Delivery(mail_rig.app, mail_rig.ctx.channels, mail_rig.ctx.redis)
+
+    first = job.run(cid, reply_id)
+    second = job.run(cid, reply_id)  # RQ ran it again (a retry, a duplicate enqueue)
+
+    assert (first.outcome, second.outcome) == ("delivered", "skipped")
+    assert len(sink.messages) == 1
+    assert mail_rig.reply(cid, reply_id)["subject"] == "Re: Where is my parcel?"
+    assert sink.messages[0].message["Subject"] == "Re: Where is my parcel?"
