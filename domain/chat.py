@@ -10,12 +10,18 @@ the case goes on as any other: replies go by e-mail if the customer has an addre
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from domain import values as v
 from domain.conversation import Conversation
-from domain.exceptions import ConversationNotFoundError, InvalidTransitionError
+from domain.exceptions import (
+    ConversationNotFoundError,
+    InvalidTransitionError,
+    InvalidValueError,
+    VersionConflictError,
+)
 from domain.idempotency import Claim
-from domain.inbound import Inbound
+from domain.inbound import ATTEMPTS, Inbound
 from domain.outcome import Outcome
 from domain.values import Identity, Origin
 
@@ -36,25 +42,56 @@ class Chat(Inbound):
         published_at: datetime | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        """Record a visitor's chat message: the session's case, or a new one."""
-        identity = Identity(v.IDENTITY_EMAIL, email) if email else None
-        origin = Origin(sender=identity, thread_id=session_id)
-        case = self.case_of_thread(v.CHAT, session_id)
-        if case is not None:
-            conversation = self._load(Conversation, case)
-            if conversation.chat_ended:
-                raise InvalidTransitionError(
-                    f"chat session {session_id} ended: a new chat starts a new session",
-                    field="session_id",
-                )
-            return self.receive_message(
-                case, channel=v.CHAT, body=body, actor=actor, external_id=external_id,
-                published_at=published_at, origin=origin, claim=claim,
-            )  # fmt: skip
-        return self.open_conversation(
-            channel=v.CHAT, body=body, actor=actor, identity=identity,
-            customer_name=customer_name, external_id=external_id, published_at=published_at,
-            origin=origin, may_add_identity=False, anonymous=identity is None, claim=claim,
+        """Record a visitor's chat message: the session's case, or a new one.
+
+        The address the visitor gave with the session's first message decides its
+        customer (as a mail's From does: the widget's backend vouches for it); one given
+        later changes nothing, so no message can redirect where the replies go.
+        """
+        try:
+            identity = Identity(v.IDENTITY_EMAIL, email) if email else None
+        except ValueError as error:
+            raise InvalidValueError(str(error), field="email") from None
+        for attempt in range(ATTEMPTS):
+            case = self.case_of_thread(v.CHAT, session_id)
+            if case is not None:
+                return self._continue_chat(
+                    case, session_id, body=body, actor=actor, external_id=external_id,
+                    published_at=published_at, claim=claim,
+                )  # fmt: skip
+            try:
+                return self.open_conversation(
+                    channel=v.CHAT, body=body, actor=actor, identity=identity,
+                    customer_name=customer_name, external_id=external_id,
+                    published_at=published_at,
+                    origin=Origin(sender=identity, thread_id=session_id),
+                    may_add_identity=False, anonymous=identity is None, claim=claim,
+                )  # fmt: skip
+            except VersionConflictError:
+                # The session's first message twice at once: the other one opened it.
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _continue_chat(
+        self,
+        case: UUID,
+        session_id: str,
+        *,
+        body: str,
+        actor: str,
+        external_id: str | None,
+        published_at: datetime | None,
+        claim: Claim | None,
+    ) -> Outcome:
+        if self._load(Conversation, case).chat_ended:
+            raise InvalidTransitionError(
+                f"chat session {session_id} ended: a new chat starts a new session",
+                field="session_id",
+            )
+        return self.receive_message(
+            case, channel=v.CHAT, body=body, actor=actor, external_id=external_id,
+            published_at=published_at, origin=Origin(thread_id=session_id), claim=claim,
         )  # fmt: skip
 
     def chat_case(self, session_id: str) -> Conversation:

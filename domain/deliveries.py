@@ -131,12 +131,15 @@ class Deliveries(CustomerDirectory):
             attempt=attempt, found=found,
         )  # fmt: skip
         channel = conversation.replies[str(reply_id)]["channel"]
+        # A reply sent again after a bounce is the same mail (its Message-ID comes from the
+        # reply), already indexed by its first delivery.
+        indexed = self.delivered_as(channel, external_id) is not None
         index = [
             OutboundIndex(
                 channel=channel, external_id=external_id, conversation_id=conversation.id,
                 reply_id=reply_id, actor=actor, timestamp=now,
             )
-        ] if changed else []  # fmt: skip
+        ] if changed and not indexed else []  # fmt: skip
         return self._save(conversation, *index, response=self._outcome(conversation))
 
     def record_delivery_failure(
@@ -208,14 +211,19 @@ class Deliveries(CustomerDirectory):
         status: str | None,
         bounce_id: str,
         actor: str,
+        recipient: str | None = None,
     ) -> Outcome | None:
         """A bounce of the e-mail we sent as ``message_id`` marks that reply failed; None
-        when no reply was sent as it (a bounce of someone else's mail)."""
+        when no reply was sent as it (a bounce of someone else's mail), or when the bounce
+        names another recipient (a forwarding hop's, say): it does not say ours failed."""
         reply_id = self.delivered_as(v.EMAIL, message_id)
         if reply_id is None:
             return None
         index: OutboundIndex = self.repository.get(OutboundIndex.create_id(v.EMAIL, message_id))
         conversation = self._load(Conversation, UUID(str(index.conversation_id)))
+        ours = (conversation._reply(reply_id).get("recipient") or {}).get("value")
+        if recipient is not None and ours is not None and not _same_address(recipient, ours):
+            return None
         changed = conversation.record_bounce(
             reply_id=reply_id, reason=reason, status=status, bounce_id=bounce_id, actor=actor,
             timestamp=self.clock(),
@@ -224,3 +232,7 @@ class Deliveries(CustomerDirectory):
         if not changed:
             return Outcome(conversation.id, conversation.version, None, extra)
         return self._save(conversation, response=self._outcome(conversation, **extra))
+
+
+def _same_address(a: str, b: str) -> bool:
+    return v.identity_key(v.IDENTITY_EMAIL, a) == v.identity_key(v.IDENTITY_EMAIL, b)

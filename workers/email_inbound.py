@@ -316,7 +316,10 @@ def _strip_comments(value: str) -> str:
 
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
-_USABLE_ID = re.compile(r"[^\x00-\x20\x7f<>()]{1,998}")
+# Printable ASCII only: an id is echoed back in our replies' In-Reply-To and References,
+# which a 7-bit message cannot carry otherwise (a non-ASCII one is no id: derived instead).
+_USABLE_ID = re.compile(r"[\x21-\x7e]{1,998}")
+_NO_ID_CHARS = frozenset("<>()")
 
 
 def _ids(value: str | None, *, bare: bool = False) -> list[str]:
@@ -332,7 +335,7 @@ def _ids(value: str | None, *, bare: bool = False) -> list[str]:
     if not found:
         tokens = text.split()
         found = tokens if bare and len(tokens) == 1 else [t for t in tokens if "@" in t]
-    return [i for i in found if _USABLE_ID.fullmatch(i)]
+    return [i for i in found if _USABLE_ID.fullmatch(i) and not _NO_ID_CHARS & set(i)]
 
 
 def _message_id(msg: Message) -> str | None:

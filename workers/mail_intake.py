@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain import values as v
 from domain.application import Conversations
 from domain.exceptions import DomainError
 from domain.inbound import Contact, check_published_at
+from domain.values import identity_key
 from workers.email_inbound import ParsedMail, mail_contact, parse_mail
 
 RESULTS = ("recorded", "seen", "automated", "bounce", "ignored")
@@ -44,12 +46,14 @@ def record_mail(app: Conversations, raw: bytes, actor: str) -> MailOutcome:
 
 
 def _record(app: Conversations, mail: ParsedMail, contact: Contact) -> MailOutcome:
+    if _ours(app, mail):  # our own reply come back (a Bcc, an alias, a forward to us)
+        return MailOutcome("ignored", mail.message_id)
     if mail.automated == "bounce" and mail.bounce is not None and mail.bounce.permanent:
         original = mail.bounce.original_message_id
         reason = mail.bounce.diagnostic or f"the mail bounced ({mail.bounce.status or 'no status'})"
         bounced = original and app.record_bounce(
             message_id=original, reason=reason[:500], status=mail.bounce.status,
-            bounce_id=mail.message_id, actor=contact.actor,
+            bounce_id=mail.message_id, actor=contact.actor, recipient=mail.bounce.recipient,
         )  # fmt: skip
         if bounced:
             return MailOutcome("bounce", mail.message_id, bounced.id, bounced.extra["reply_id"])
@@ -64,6 +68,16 @@ def _record(app: Conversations, mail: ParsedMail, contact: Contact) -> MailOutco
         "recorded" if created else "seen", mail.message_id, outcome.id,
         created=created and "customer_id" in outcome.extra,  # a new case, not a message
     )  # fmt: skip
+
+
+def _ours(app: Conversations, mail: ParsedMail) -> bool:
+    """A mail Parley sent (its Message-ID is a delivered reply's) or the brand's address
+    sent: recording it would open a case whose customer is the brand."""
+    brand = app.accounts.get(v.EMAIL)
+    from_brand = brand is not None and identity_key(v.IDENTITY_EMAIL, mail.sender) == (
+        identity_key(v.IDENTITY_EMAIL, brand)
+    )
+    return from_brand or app.delivered_as(v.EMAIL, mail.message_id) is not None
 
 
 def trusted_date(contact: Contact, now: datetime) -> Contact:

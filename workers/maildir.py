@@ -15,7 +15,7 @@ import mailbox
 from collections import Counter
 
 from domain.application import Conversations
-from domain.exceptions import VersionConflictError
+from domain.exceptions import DomainError, VersionConflictError
 from workers.email_inbound import MailError
 from workers.mail_intake import record_mail
 
@@ -29,19 +29,26 @@ def poll_maildir(app: Conversations, path: str, actor: str = ACTOR) -> Counter[s
     box = mailbox.Maildir(path, factory=None, create=False)
     counts: Counter[str] = Counter()
     for key in list(box.iterkeys()):
-        message = box.get_message(key)
+        try:
+            message = box.get_message(key)
+            raw = box.get_bytes(key)
+        except (KeyError, FileNotFoundError):  # another poll took it meanwhile
+            continue
         if message.get_subdir() != "new":
             continue
-        raw = box.get_bytes(key)
         try:
             outcome = record_mail(app, raw, actor)
-        except MailError as error:
-            log.warning("maildir message %s refused (%s): %s", key, error.field, error)
+        except VersionConflictError:
+            counts["retry"] += 1  # left in new/: the next poll records it
+            continue
+        except (MailError, DomainError) as error:  # for a person to look at
+            log.warning("maildir message %s refused: %s", key, type(error).__name__)
             _move_to_cur(box, key, message, "FS")
             counts["refused"] += 1
             continue
-        except VersionConflictError:
-            counts["retry"] += 1  # left in new/: the next poll records it
+        except Exception:  # the store went away...: the rest wait for the next poll
+            log.exception("maildir message %s could not be recorded; left in new/", key)
+            counts["retry"] += 1
             continue
         _move_to_cur(box, key, message, "S")
         counts[outcome.result] += 1

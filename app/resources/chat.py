@@ -41,7 +41,11 @@ class ChatMessageSchema(StrictSchema):
     customer_name = fields.String(load_default=None, validate=NAME)
     email = fields.String(
         load_default=None,
-        validate=[validate.Length(max=320), validate.Regexp(v.IDENTITY_PATTERNS["email"][0])],
+        validate=[
+            validate.Length(max=320),
+            validate.Regexp(f"^(?:{v.IDENTITY_PATTERNS['email'][0]})$",
+                            error=v.IDENTITY_PATTERNS["email"][1]),
+        ],
         metadata={"description": "the visitor's address, if they gave one: replies go "
                   "there once they leave the chat"},
     )  # fmt: skip

@@ -143,3 +143,15 @@ def test_a_receipt_for_an_x_reply_is_refused(client, auth, flask_app) -> None:  
         f"/v1/conversations/{case}/replies/{uuid4()}/receipt", headers=auth("integration")
     )
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("email", ["ann@example.com junk", "ann@example.com\n", "a@b@c"])
+def test_a_chat_email_that_is_no_address_is_a_422(client, auth, email, flask_app) -> None:  # type: ignore[no-untyped-def]
+    head = head_position(flask_app)
+    refused = client.post(
+        f"/v1/chat/sessions/s-{uuid4().hex}/messages",
+        json={"body": "hi", "email": email},
+        headers=auth("integration"),
+    )
+    assert "email" in error_fields(assert_problem(refused, 422))
+    assert head_position(flask_app) == head

@@ -218,3 +218,23 @@ def test_a_delayed_report_fails_nothing(client, auth, clock, flask_app) -> None:
     assert delayed["result"] in ("automated", "ignored")
     conversation = client.get(f"/v1/conversations/{case}", headers=auth()).get_json()
     assert conversation["replies"][0]["status"] == "delivered"
+
+
+def test_our_own_reply_coming_back_opens_no_case(client, auth, clock, flask_app) -> None:  # type: ignore[no-untyped-def]
+    _, _, ours, _ = _delivered_by_email(flask_app, client, auth, clock)
+    head = head_position(flask_app)
+
+    echoed, _ = mail(clock, sender="care@parley.localhost", message_id=ours, subject="Re: x")
+    from_brand, _ = mail(clock, sender="Care@Parley.localhost", subject="internal note")
+
+    assert post(client, auth, echoed).get_json()["result"] == "ignored"
+    assert post(client, auth, from_brand).get_json()["result"] == "ignored"
+    assert head_position(flask_app) == head
+
+
+def test_a_non_ascii_message_id_is_no_id(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    raw, _ = mail(clock, sender=f"{uuid4().hex[:8]}@example.com")
+    raw = raw.replace(b"Message-ID: <", "Message-ID: <café-".encode(), 1)
+    taken = post(client, auth, raw).get_json()
+    assert taken["result"] == "recorded"
+    assert taken["message_id"].startswith("derived-") and taken["message_id"].isascii()

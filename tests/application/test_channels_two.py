@@ -335,3 +335,78 @@ def test_a_reply_cannot_go_out_by_phone(application: Conversations) -> None:
     with pytest.raises(InvalidValueError) as refused:
         application.queue_reply(opened.id, kind="answer", body="hi", actor=AGENT)
     assert refused.value.field == "channel"
+
+
+# ------------------------------------------------------------------ found in review
+def test_a_bounced_reply_sent_again_is_delivered_again(application: Conversations) -> None:
+    """The resend is the same mail (its Message-ID comes from the reply), indexed once."""
+    opened = application.receive_contact(a_mail(an_email_identity()))
+    reply_id, ours = delivered_reply(application, opened.id)
+    application.record_bounce(
+        message_id=ours, reason="mailbox full", status="5.2.2", bounce_id="b1", actor=MAIL
+    )
+    application.request_redelivery(opened.id, reply_id=reply_id, actor="ops:olga")
+    application.dispatch_reply(opened.id, reply_id=reply_id, attempt=2, actor=WORKER)
+
+    application.record_delivery(
+        opened.id, reply_id=reply_id, external_id=ours, attempt=2, actor=WORKER
+    )
+
+    assert application.find_reply(opened.id, reply_id)["status"] == "delivered"
+    assert application.delivered_as("email", ours) == reply_id
+
+
+def test_a_bounce_naming_another_recipient_fails_nothing(application: Conversations) -> None:
+    opened = application.receive_contact(a_mail(an_email_identity()))
+    reply_id, ours = delivered_reply(application, opened.id)
+
+    other = application.record_bounce(
+        message_id=ours, reason="550 no such user", status="5.1.1", bounce_id="b2",
+        actor=MAIL, recipient="someone.forwarded@elsewhere.example",
+    )  # fmt: skip
+
+    assert other is None
+    assert application.find_reply(opened.id, reply_id)["status"] == "delivered"
+
+
+def test_a_later_chat_message_cannot_redirect_the_replies(application: Conversations) -> None:
+    session = f"s-{uuid4().hex}"
+    ann = an_email_identity()
+    case = application.receive_chat(session, body="Hi", actor=WIDGET, email=ann.value).id
+    application.receive_chat(
+        session, body="send it here", actor=WIDGET, email="evil@attacker.example"
+    )
+    application.end_chat(session, actor=WIDGET)
+
+    reply = application.queue_reply(case, kind="answer", body="Your refund", actor=AGENT)
+
+    recipient = application.find_reply(case, reply.extra["reply_id"])["recipient"]
+    assert recipient["value"] == ann.value
+
+
+def test_two_first_messages_of_a_session_at_once_make_one_case(
+    another_instance, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    apps = [another_instance(clock), another_instance(clock)]
+    session = f"s-{uuid4().hex}"
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def first(app: Conversations, body: str) -> None:
+        barrier.wait()
+        try:
+            results.append(app.receive_chat(session, body=body, actor=WIDGET).id)
+        except Exception as error:  # the test reports it
+            results.append(error)
+
+    threads = [threading.Thread(target=first, args=(a, f"hello {i}")) for i, a in enumerate(apps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(set(results)) == 1, results
+    conversation = apps[0].get_conversation(results[0])  # type: ignore[arg-type]
+    assert sorted(m["body"] for m in conversation.messages) == ["hello 0", "hello 1"]

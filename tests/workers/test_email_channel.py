@@ -123,7 +123,10 @@ def test_references_end_with_the_message_answered_once(
     channel.send(outgoing(in_reply_to="b@x", references=()))
     channel.send(outgoing(in_reply_to=None, references=(), subject=None))
 
-    threaded, first_answer, unthreaded = (r.message for r in sink.messages)
+    channel.send(outgoing(in_reply_to="root@x", references=("root@x", "r1@x")))
+
+    threaded, first_answer, unthreaded, to_the_root = (r.message for r in sink.messages)
+    assert to_the_root["References"] == "<root@x> <r1@x>"  # the thread's root stays first
     assert threaded["References"] == "<a@x> <CAF-3@mail.example.com>"
     assert (first_answer["In-Reply-To"], first_answer["References"]) == ("<b@x>", "<b@x>")
     assert "In-Reply-To" not in unthreaded and "References" not in unthreaded

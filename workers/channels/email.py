@@ -101,17 +101,22 @@ def message_id(reply_id: str, mail_from: str) -> str:
 def _bare(msg_id: str | None) -> str | None:
     """A Message-ID without brackets; None for nothing, or for text that is no id."""
     bare = (msg_id or "").strip().strip("<>").strip()
-    return bare if bare and not any(c.isspace() or c in "<>" for c in bare) else None
+    usable = (
+        bare.isascii() and bare.isprintable() and not any(c.isspace() or c in "<>" for c in bare)
+    )
+    return bare if bare and usable else None
 
 
 def references(outgoing: Outgoing) -> list[str]:
-    """The thread's ids, oldest first, ending with the one answered (RFC 5322 3.6.4)."""
+    """The thread's ids, oldest first, ending with the one answered (RFC 5322 3.6.4);
+    the thread's root stays first, even when it is the one answered."""
     ids: list[str] = []
     for msg_id in (*map(_bare, outgoing.references), _bare(outgoing.in_reply_to)):
-        if msg_id is not None:
-            if msg_id in ids:
-                ids.remove(msg_id)
-            ids.append(msg_id)
+        if msg_id is None or (ids and msg_id == ids[0]):
+            continue
+        if msg_id in ids:
+            ids.remove(msg_id)
+        ids.append(msg_id)
     return ids
 
 
