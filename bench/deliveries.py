@@ -26,9 +26,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,33 +35,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 import requests
-from rq import Queue, SimpleWorker
 
-from app import create_app
-from app.config import Settings
+from bench.channels import free_port, latency_figure, redis_url, rig, rq_noop
 from bench.stores import KINDS, describe_machine, fresh_store
 from domain.values import Identity
-from projections.log import NotificationLog
-from workers import context
-from workers.outbox import Outbox
 from workers.polling import Cursors, XPoller
-from workers.queues import QUEUES
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET, TOKEN_SECRET, BRAND = "bench-secret", "bench-token", "1700000000000000001"
 REDIS_DB = 14
-
-
-def noop() -> None:
-    """The job RQ's ceiling is measured with."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -90,53 +70,25 @@ def standin() -> Iterator[str]:
 
 
 def settings_for(store: dict[str, str], x_url: str) -> dict[str, str]:
-    base = os.environ.get("PARLEY_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
     return {
-        **store, "PARLEY_CREATE_TABLES": "y", "PARLEY_REDIS_URL": f"{base}/{REDIS_DB}",
+        **store, "PARLEY_CREATE_TABLES": "y", "PARLEY_REDIS_URL": redis_url(REDIS_DB),
         "PARLEY_X_API_BASE_URL": x_url, "PARLEY_X_CONSUMER_KEY": "k",
         "PARLEY_X_CONSUMER_SECRET": SECRET, "PARLEY_X_ACCESS_TOKEN": f"{BRAND}-t",
         "PARLEY_X_ACCESS_TOKEN_SECRET": TOKEN_SECRET, "PARLEY_X_BRAND_USER_ID": BRAND,
     }  # fmt: skip
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def rq_noop(connection: redis.Redis, n: int) -> float:
-    queue = Queue("bench-noop", connection=connection)
-    started = time.perf_counter()
-    for _ in range(n):
-        queue.enqueue("bench.deliveries.noop")  # by path: __main__ functions cannot be jobs
-    SimpleWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
-    return n / (time.perf_counter() - started)
-
-
 def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    with standin() as x_url, fresh_store(kind, directory, "deliveries") as store:
-        environ = settings_for(store, x_url)
-        settings = Settings.from_env(environ)
-        connection = redis.Redis.from_url(settings.redis_url)
-        connection.flushdb()
-        rows.append((kind, "rq no-op", f"{rq_noop(connection, n):,.0f} jobs/s"))
+    with (
+        standin() as x_url,
+        fresh_store(kind, directory, "deliveries") as store,
+        rig(settings_for(store, x_url)) as bench,
+    ):
+        ctx, client = bench.ctx, bench.client
+        rows.append((kind, "rq no-op", f"{rq_noop(bench.connection, n):,.0f} jobs/s"))
 
-        ctx = context.build(settings)
-        context.use(ctx)
-        web = create_app({"TESTING": True}, environ=environ)
-        token = secrets.token_urlsafe(16)
-        with web.app_context():
-            web.extensions["parley.application"].issue_token(
-                name="bench", role="agent", token=token, actor="ops:bench"
-            )
-        client = web.test_client()
-        headers = {"Authorization": f"Bearer {token}"}
-        box = Outbox(
-            ctx.read_store, NotificationLog(ctx.application.recorder, ctx.application.mapper),
-            connection,
-        )  # fmt: skip
-        box.setup()
+        headers = bench.headers("agent")
         cases = []
         for i in range(n):
             tweet = requests.post(x_url + "/_standin/tweets", timeout=5, json={
@@ -147,7 +99,7 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
                 identity=Identity("x", tweet["author_id"]), external_id=tweet["id"],
             )  # fmt: skip
             cases.append(opened.id)
-        box.run_once()
+        bench.box.run_once()
 
         started = time.perf_counter()
         for i, cid in enumerate(cases):
@@ -155,21 +107,12 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
                 f"/v1/conversations/{cid}/replies", json={"body": f"On it ({i})"}, headers=headers
             )
             assert answer.status_code == 202, answer.get_json()
-        worker = SimpleWorker([Queue(q, connection=connection) for q in QUEUES],
-                              connection=connection)  # fmt: skip
-        while True:
-            box.run_once()
-            worker.work(burst=True, logging_level="WARNING")
-            if len(requests.get(x_url + "/_standin/state", timeout=5).json()["tweets"]) >= n:
-                break
+        bench.drain(
+            lambda: len(requests.get(x_url + "/_standin/state", timeout=5).json()["tweets"]) >= n
+        )
         elapsed = time.perf_counter() - started
-        latencies = []
-        for cid in cases:
-            events = {type(e).__name__: e for e in ctx.application.conversation_events(cid)}
-            gap = events["ReplyDelivered"].timestamp - events["ReplyQueued"].timestamp
-            latencies.append(gap.total_seconds() * 1000)
-        rows.append((kind, "deliver", f"{n / elapsed:,.0f} replies/s, latency p50 "
-                     f"{percentile(latencies, 0.5):,.0f} ms, p99 {percentile(latencies, 0.99):,.0f} ms"))  # fmt: skip
+        latencies = bench.latencies(cases)
+        rows.append((kind, "deliver", f"{n / elapsed:,.0f} replies/s, {latency_figure(latencies)}"))
 
         events = [
             {"id_str": str(9_000_000 + i), "text": f"@brand again {i}",
@@ -199,11 +142,6 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
         rows.append(
             (kind, "poll", f"{recorded / poll:,.0f} tweets/s ({recorded} new, pages of 100)")
         )
-        context.use(None)
-        ctx.close()
-        web.extensions["parley.application"].close()
-        web.extensions["parley.read_store"].close()
-        connection.flushdb()
     return rows
 
 
