@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
+from app.cli_audit import audit
 from app.cli_projections import projections
 from app.cli_workers import channels, mail, outbox, scheduler, worker
 from app.config import Settings, event_store_env
@@ -182,6 +183,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 main.add_command(projections)
+main.add_command(audit)
 for command in (worker, outbox, scheduler, channels, mail):
     main.add_command(command)
 

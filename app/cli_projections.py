@@ -48,7 +48,7 @@ def _read_side() -> Iterator[tuple[Conversations, ReadStore, NotificationLog]]:
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Any]:
+def progress_bar(label: str) -> Iterator[Any]:
     """A progress bar on a terminal; structured log lines (every 10%) otherwise."""
     if sys.stderr.isatty():
         with Progress(
@@ -155,7 +155,7 @@ def run(once: bool, batch_size: int, poll_interval: float) -> None:
             # before it is followed again; the others go on after.
             log.warning("%s was built by another version: rebuilding it", projection.name)
             try:
-                with _progress(f"rebuild {projection.name}") as progress:
+                with progress_bar(f"rebuild {projection.name}") as progress:
                     rebuild(store, events, projection, progress=progress)
             except RebuildFailedError as error:  # it stays outdated; the others are followed
                 log.error("rebuilding %s failed: %s", projection.name, error)
@@ -179,7 +179,7 @@ def run(once: bool, batch_size: int, poll_interval: float) -> None:
 @click.option("--batch-size", default=1000, show_default=True)
 def rebuild_command(name: str, batch_size: int) -> None:
     """Rebuild NAME from position 0 in shadow tables; swap in when caught up."""
-    with _read_side() as (_, store, events), _progress(f"rebuild {name}") as progress:
+    with _read_side() as (_, store, events), progress_bar(f"rebuild {name}") as progress:
         try:
             position = rebuild(
                 store, events, by_name(name), batch_size=batch_size, progress=progress
@@ -194,7 +194,7 @@ def rebuild_command(name: str, batch_size: int) -> None:
 @click.option("--batch-size", default=1000, show_default=True)
 def verify_command(name: str, batch_size: int) -> None:
     """Rebuild NAME into scratch tables and diff with the live view (exit 1 on a difference)."""
-    with _read_side() as (_, store, events), _progress(f"verify {name}") as progress:
+    with _read_side() as (_, store, events), progress_bar(f"verify {name}") as progress:
         try:
             differences = verify(
                 store, events, by_name(name), batch_size=batch_size, progress=progress

@@ -35,6 +35,8 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
     mail_max_bytes: int = 25 * 1024 * 1024  # a whole inbound e-mail, attachments and all
+    audit_signing_key: str = ""  # signs the audit chain's recorded heads (HMAC-SHA256)
+    audit_head_seconds: float = 60.0  # how often `parley audit chain` records the head
     maildir: str = ""  # a Maildir the scheduler polls for inbound e-mail (optional)
     mail_poll_seconds: int = 30  # how often that Maildir is polled
     ready_max_lag: int | None = None  # /readyz fails when a projection lags more than this

@@ -90,7 +90,7 @@ def _wait_healthy(server: Server) -> None:
         try:
             if requests.get(server.base + "/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             pass
         time.sleep(0.1)
     raise RuntimeError(f"no /healthz within {STARTUP_SECONDS} s:\n{server.log_tail()}")

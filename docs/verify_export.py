@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Verify a Parley audit export offline, with nothing but Python's standard library.
+
+    python3 verify_export.py export.ndjson [--key OPERATOR_KEY]
+
+Recomputes, line by line: each event's content digest from its stored bytes, and each
+chain digest from the one before it (from the genesis), up to the head; checks that each
+event's readable form (``event``) says what its stored bytes say, and that the heads the
+chain's follower recorded are on the chain (and, with ``--key``, that their signatures
+verify). Exit status 0 when everything holds; 1 with the first problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import uuid
+from datetime import datetime
+
+
+def content_digest(line: dict) -> str:
+    header = json.dumps(
+        [int(line["position"]), str(line["originator_id"]), int(line["version"]), line["topic"]]
+    )
+    state = base64.b64decode(line["state"], validate=True)
+    return hashlib.sha256(header.encode() + b"\n" + state).hexdigest()
+
+
+def plain(value: object) -> object:
+    """A stored value as the readable form writes it: the store's typed values
+    ({"_type_": "uuid_hex", "_data_": ...}) as strings, times in ISO 8601."""
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"}:
+            kind, data = value["_type_"], value["_data_"]
+            if kind == "uuid_hex":
+                return str(uuid.UUID(str(data)))
+            if kind == "datetime_iso":
+                return datetime.fromisoformat(str(data)).isoformat()
+            return plain(data)
+        return {k: plain(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [plain(x) for x in value]
+    return value
+
+
+def readable_differs(line: dict) -> str | None:
+    """The first field of the readable event that its stored bytes do not say."""
+    state = json.loads(base64.b64decode(line["state"]))
+    event = line.get("event") or {}
+    withheld = set(event.get("redacted") or [])
+    for name, shown in (event.get("data") or {}).items():
+        if name in withheld and shown is None:
+            continue
+        if plain(state.get(name)) != shown:
+            return name
+    for name in ("timestamp", "actor"):
+        if name in event and plain(state.get(name)) != event[name]:
+            return name
+    return None
+
+
+def verify(lines: list[dict], key: str | None) -> str | None:
+    """The first problem, or None."""
+    if not lines or lines[0].get("kind") != "header":
+        return "line 1 is not an export header"
+    previous, position, digests = lines[0]["genesis"], 0, {}
+    for number, line in enumerate(lines[1:], start=2):
+        kind = line.get("kind")
+        if kind == "head":
+            if (line["position"], line["digest"]) != (position, previous):
+                return f"line {number}: the head is not where the chain ends"
+            for head in line.get("recorded_heads") or []:
+                if digests.get(int(head["position"])) != head["digest"]:
+                    return f"recorded head at position {head['position']} is not on the chain"
+                if key is not None:
+                    expected = hmac.new(
+                        key.encode(), f"{head['position']}:{head['digest']}".encode(),
+                        hashlib.sha256,
+                    ).hexdigest()  # fmt: skip
+                    if not hmac.compare_digest(expected, head.get("signature") or ""):
+                        return f"recorded head at position {head['position']}: bad signature"
+            return None
+        if kind not in ("event", "link"):
+            return f"line {number}: unknown kind {kind!r}"
+        if int(line["position"]) <= position:
+            return f"line {number}: position {line['position']} is out of order"
+        if kind == "event" and content_digest(line) != line["content"]:
+            return f"line {number}: the event at position {line['position']} was altered"
+        if kind == "event" and (field := readable_differs(line)) is not None:
+            return (
+                f"line {number}: the readable event at position {line['position']} "
+                f"does not say what its stored bytes say ({field})"
+            )
+        digest = hashlib.sha256((previous + line["content"]).encode()).hexdigest()
+        if digest != line["digest"]:
+            return f"line {number}: the chain breaks at position {line['position']}"
+        previous, position = digest, int(line["position"])
+        digests[position] = digest
+    return "the export has no head line: it was cut short"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("export")
+    parser.add_argument("--key", help="the operator key that signed the recorded heads")
+    args = parser.parse_args()
+    try:
+        with open(args.export, encoding="utf-8") as file:
+            lines = [json.loads(text) for text in file if text.strip()]
+        problem = verify(lines, args.key)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problem = f"unreadable export: {error}"
+    if problem is not None:
+        print(f"FAILED: {problem}")
+        return 1
+    events = sum(1 for line in lines if line.get("kind") == "event")
+    print(f"OK: {events} events, chain intact up to position {lines[-1]['position']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""An export of the log with its chain, as NDJSON, that an auditor verifies offline.
+
+Line by line: a ``header``; then, for every chained position in order, either an
+``event`` (the stored bytes, base64, with their content digest and chain digest, and the
+event as the API describes it) or a ``link`` (only the two digests: a position outside
+the filter, or an event withheld from the reader); last, the ``head`` with the heads
+recorded (and signed) by the chain's follower. Every digest can be recomputed from the
+lines alone (``docs/verify_export.py``, standard library only): an event's content
+from its bytes, each chain digest from the one before, up to the head.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from projections.audit_chain import GENESIS, AuditChain, Stored, stored_events
+
+FORMAT = "parley-audit-export/1"
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which events an export carries whole; the others are links. Empty: all of them."""
+
+    aggregates: frozenset[str] | None = None  # originator ids (a case, a customer and theirs)
+    start: datetime | None = None
+    end: datetime | None = None
+    described: dict[str, Any] = field(default_factory=dict)  # the filter as asked for
+
+    def takes(self, stored: Stored, timestamp: datetime | None) -> bool:
+        if self.aggregates is not None and stored.originator_id not in self.aggregates:
+            return False
+        if timestamp is not None and self.start is not None and timestamp < self.start:
+            return False
+        return not (timestamp is not None and self.end is not None and timestamp >= self.end)
+
+
+def export_lines(
+    chain: AuditChain,
+    recorder: Any,
+    decode: Callable[[Any], Any],
+    describe: Callable[[Any, int], dict[str, Any] | None],
+    selected: ExportFilter,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The export's lines. ``describe(event, position)`` is the event as the reader may
+    see it, or None to withhold it (its line is then a link)."""
+    yield {
+        "kind": "header", "format": FORMAT, "genesis": GENESIS, "filter": selected.described,
+        "exported_at": datetime.now(UTC).isoformat(),
+    }  # fmt: skip
+    chained = chain.rows()
+    row = next(chained, None)
+    head = {"position": 0, "digest": GENESIS}
+    for stored in stored_events(recorder):
+        while row is not None and int(row["position"]) < stored.position:
+            yield _link(row)  # chained, and gone from the log: the verifier will say so
+            row = next(chained, None)
+        if row is None:
+            break  # the rest of the log is not chained yet
+        if int(row["position"]) > stored.position:
+            continue  # not chained (inserted later?): `parley audit verify` names it
+        head = {"position": stored.position, "digest": row["digest"]}
+        event = decode(stored.notification)
+        described = describe(event, stored.position)
+        if described is not None and selected.takes(stored, getattr(event, "timestamp", None)):
+            yield {
+                "kind": "event", "position": stored.position,
+                "originator_id": stored.originator_id, "version": stored.version,
+                "topic": stored.topic, "state": base64.b64encode(stored.state).decode(),
+                "content": row["content"], "digest": row["digest"], "event": described,
+            }  # fmt: skip
+        else:
+            yield _link(row)
+        row = next(chained, None)
+        if progress is not None:
+            progress(stored.position)
+    yield {"kind": "head", **head, "recorded_heads": chain.heads()}
+
+
+def _link(row: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "link", "position": int(row["position"]), "content": row["content"],
+            "digest": row["digest"]}  # fmt: skip
+
+
+def aggregates_of_customer(app: Any, customer_id: UUID) -> frozenset[str]:
+    """A customer's own records (and those merged into it) and their conversations."""
+    customer = app.customer_of(customer_id)
+    ids = {str(customer.id), *(str(a) for a in customer.absorbed)}
+    ids |= {str(c) for c in app.cases_of(customer)}
+    return frozenset(ids)
