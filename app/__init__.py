@@ -95,6 +95,7 @@ def create_app(
     register_docs(app)
 
     from app.resources import (
+        audit,
         chat,
         conversations,
         customers,
@@ -107,7 +108,7 @@ def create_app(
     )
 
     for module in (
-        health, conversations, chat, customers, events, readmodels, ops, stream, webhooks,
+        health, conversations, chat, customers, events, readmodels, ops, stream, webhooks, audit,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

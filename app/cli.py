@@ -49,6 +49,7 @@ def db() -> None:
 def db_init() -> None:
     """Create the event store's and the read models' tables (once, before servers start)."""
     from app import follower_for
+    from projections.audit_chain import AuditChain
     from projections.db import open_read_store
     from workers import outbox
 
@@ -56,6 +57,7 @@ def db_init() -> None:
     store = open_read_store(Settings.from_env())
     follower_for(app, store).setup()
     outbox.ensure_table(store, app.head_position())
+    AuditChain(store)  # its tables
     store.close()
     click.echo(
         f"event store ready ({Settings.from_env().store}); head position {app.head_position()}"

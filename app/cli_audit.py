@@ -47,13 +47,6 @@ def _audit() -> Iterator[tuple[Settings, Conversations, ReadStore, AuditChain]]:
         app.close()
 
 
-def catch_up(chain: AuditChain, app: Conversations) -> int:
-    chained = 0
-    while moved := chain.advance(app.recorder):
-        chained += moved
-    return chained
-
-
 @click.group("audit")
 def audit() -> None:
     """The log's hash chain: follow, verify, export."""
@@ -65,7 +58,7 @@ def chain_command(once: bool) -> None:
     """Extend the chain as the log grows; record its head every PARLEY_AUDIT_HEAD_SECONDS."""
     with _audit() as (settings, app, _, chain):
         if once:
-            catch_up(chain, app)
+            chain.catch_up(app.recorder)
             head = chain.record_head()
             click.echo(f"chained up to position {head[0] if head else 0}")
             return
@@ -131,7 +124,7 @@ def export_command(
     """The log with its chain as NDJSON (events outside the filter as links only);
     check it offline with docs/verify_export.py."""
     with _audit() as (_, app, _, chain):
-        catch_up(chain, app)
+        chain.catch_up(app.recorder)
         chain.record_head()
         selected = export_filter(app, conversation_id, customer_id, start, end)
         head = app.recorder.max_notification_id() or 0

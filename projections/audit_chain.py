@@ -131,6 +131,13 @@ class AuditChain:
             )
         return len(chained)
 
+    def catch_up(self, recorder: Any) -> int:
+        """Chain everything the log holds now (an export covers the whole log)."""
+        chained = 0
+        while moved := self.advance(recorder):
+            chained += moved
+        return chained
+
     def record_head(self) -> tuple[int, str] | None:
         """Keep the chain's head (signed, with a key) unless it is recorded already."""
         position, digest = self.head()

@@ -2,7 +2,8 @@
 
 Line by line: a ``header``; then, for every chained position in order, either an
 ``event`` (the stored bytes, base64, with their content digest and chain digest, and the
-event as the API describes it) or a ``link`` (only the two digests: a position outside
+event as the API describes it; without the bytes when fields of it are withheld from the
+reader, such as a private note's body) or a ``link`` (only the two digests: a position outside
 the filter, or an event withheld from the reader); last, the ``head`` with the heads
 recorded (and signed) by the chain's follower. Every digest can be recomputed from the
 lines alone (``docs/verify_export.py``, standard library only): an event's content
@@ -44,12 +45,13 @@ def export_lines(
     chain: AuditChain,
     recorder: Any,
     decode: Callable[[Any], Any],
-    describe: Callable[[Any, int], dict[str, Any] | None],
+    describe: Callable[[Any, int], dict[str, Any]],
     selected: ExportFilter,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The export's lines. ``describe(event, position)`` is the event as the reader may
-    see it, or None to withhold it (its line is then a link)."""
+    see it; one with fields ``redacted`` comes without its stored bytes (``state``:
+    null), which would show them: its digests still link the chain."""
     yield {
         "kind": "header", "format": FORMAT, "genesis": GENESIS, "filter": selected.described,
         "exported_at": datetime.now(UTC).isoformat(),
@@ -67,12 +69,14 @@ def export_lines(
             continue  # not chained (inserted later?): `parley audit verify` names it
         head = {"position": stored.position, "digest": row["digest"]}
         event = decode(stored.notification)
-        described = describe(event, stored.position)
-        if described is not None and selected.takes(stored, getattr(event, "timestamp", None)):
+        if selected.takes(stored, getattr(event, "timestamp", None)):
+            described = describe(event, stored.position)
+            withheld = bool(described.get("redacted"))
             yield {
                 "kind": "event", "position": stored.position,
                 "originator_id": stored.originator_id, "version": stored.version,
-                "topic": stored.topic, "state": base64.b64encode(stored.state).decode(),
+                "topic": stored.topic,
+                "state": None if withheld else base64.b64encode(stored.state).decode(),
                 "content": row["content"], "digest": row["digest"], "event": described,
             }  # fmt: skip
         else:

@@ -4,6 +4,7 @@ past the role check; and the table has one row for every route the app serves.""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -199,6 +200,9 @@ def _note_views(response) -> list[tuple[str, Any, Any]]:  # type: ignore[no-unty
         payloads = [
             m.data for m in parse_sse(response.get_data(as_text=True)) if m.event == "event"
         ]
+    elif response.mimetype == "application/x-ndjson":  # the audit export's event lines
+        lines = [json.loads(t) for t in response.get_data(as_text=True).splitlines() if t]
+        payloads = [line["event"] for line in lines if line.get("kind") == "event"]
     else:
         payloads = [response.get_json()]
     views: list[tuple[str, Any, Any]] = []
