@@ -13,6 +13,7 @@ import requests
 from soak.deployment import Deployment
 from soak.load import Record
 
+LOAD_AGGREGATES = {"Conversation", "Customer"}  # what the load's writes are about
 OUTCOMES = {"ReplyDelivered", "ReplyDeliveryFailed", "ReplyBounced"}
 
 
@@ -107,15 +108,19 @@ def _writes(record: Record, events: list[dict[str, Any]]) -> list[Check]:
     for key in answered:
         if key in at:
             accounted.add(at[key]["position"])
-    for p in sorted(accounted, reverse=True):  # one save's earlier events: consecutive, one actor
-        actor, q = by_position[p]["actor"], p - 1
-        while q in by_position and q not in accounted and by_position[q]["actor"] == actor:
-            accounted.add(q)
-            q -= 1
+    for p in sorted(accounted):  # the other events of one save: consecutive, one actor
+        actor = by_position[p]["actor"]
+        for step in (-1, 1):
+            q = p + step
+            while q in by_position and q not in accounted and by_position[q]["actor"] == actor:
+                accounted.add(q)
+                q += step
     strays = []
     for e in events:
         if e["actor"].startswith("system:") or e["position"] in accounted:
             continue
+        if e.get("aggregate") not in LOAD_AGGREGATES:
+            continue  # bookkeeping beside a write (idempotency claims, natural-key indexes)
         ext = (e.get("data") or {}).get("external_id")
         if ext is not None and (ext in contacts or f"<{ext}>" in contacts):
             continue
