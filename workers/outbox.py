@@ -8,6 +8,13 @@ of its own, and moves only after the jobs of a batch are in Redis: with Redis do
 outbox waits, and resumes where it was; a crash between enqueueing and moving on
 enqueues a job again, which the job's idempotency makes harmless. Job ids are
 deterministic (``deliver-<reply>-<position>``).
+
+Redis may also come back *empty* (a restart without persistence, a failover to a replica
+that had not caught up): the jobs of replies the outbox had already passed are gone. So
+the outbox keeps the replies still waiting for an outcome in a table of its own
+(``outbox_open``, written in the transaction that moves its position) and a marker key in
+Redis; a Redis without the marker has lost what it held, and every open reply is enqueued
+again (the job's idempotency makes that harmless for one that was not lost).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from workers.jobs import deliver_reply
 log = logging.getLogger(__name__)
 
 TABLE = "outbox_position"
+OPEN = "outbox_open"  # replies enqueued and not yet delivered or given up
+MARKER = "parley:outbox:epoch"  # absent: this Redis lost its data (or is new)
 NAME = "outbox"
 DELIVERED_BY_WORKERS = frozenset({v.X_PUBLIC, v.X_DM, v.EMAIL})  # chat, phone, api: in Parley
 MAX_BACKOFF = 30.0
@@ -46,6 +55,10 @@ def ensure_table(store: ReadStore, start_at: int) -> None:
             f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL PRIMARY KEY,"
             " position BIGINT NOT NULL, updated_at TEXT)"
         )
+        tx.run(
+            f"CREATE TABLE IF NOT EXISTS {OPEN} (reply_id TEXT NOT NULL PRIMARY KEY,"
+            " conversation_id TEXT NOT NULL, position BIGINT NOT NULL)"
+        )
         if tx.one(f"SELECT position FROM {TABLE} WHERE name = ?", [NAME]) is None:
             tx.run(f"INSERT INTO {TABLE} (name, position) VALUES (?, ?)", [NAME, start_at])
 
@@ -57,6 +70,14 @@ def position(store: ReadStore) -> int | None:
     except Exception:  # no table yet: never set up
         return None
     return int(rows[0]["position"]) if rows else None
+
+
+def _concludes(event: Any) -> bool:
+    """An outcome after which no job of the reply's is wanted (until a redelivery)."""
+    kind = event_type(event)
+    return kind in ("Conversation.ReplyDelivered", "Conversation.ReplyBounced") or (
+        kind == "Conversation.ReplyDeliveryFailed" and not event.retryable
+    )
 
 
 class Outbox:
@@ -82,10 +103,18 @@ class Outbox:
 
     def step(self) -> int:
         """Enqueue the jobs of one batch of the log; the number of events read."""
+        self.recover_lost_jobs()
         after = self.position()
         batch = self.events.read(after, self.batch_size)
+        opened: dict[str, tuple[str, int]] = {}
+        closed: set[str] = set()
         for position, event in batch:
-            self._jobs_for(position, event)
+            if self._jobs_for(position, event):
+                opened[str(event.reply_id)] = (str(event.originator_id), position)
+                closed.discard(str(event.reply_id))
+            elif _concludes(event):
+                closed.add(str(event.reply_id))
+                opened.pop(str(event.reply_id), None)
         if batch:
             with self.store.transaction(lock_key=NAME) as tx:
                 tx.run(
@@ -93,26 +122,54 @@ class Outbox:
                     " AND position < ?",
                     [batch[-1][0], timestamp(datetime.now(UTC)), NAME, batch[-1][0]],
                 )
+                for reply_id, (conversation_id, position) in opened.items():
+                    tx.run(f"DELETE FROM {OPEN} WHERE reply_id = ?", [reply_id])
+                    tx.run(
+                        f"INSERT INTO {OPEN} (reply_id, conversation_id, position)"
+                        " VALUES (?, ?, ?)",
+                        [reply_id, conversation_id, position],
+                    )
+                for reply_id in closed:
+                    tx.run(f"DELETE FROM {OPEN} WHERE reply_id = ?", [reply_id])
         return len(batch)
 
-    def _jobs_for(self, position: int, event: Any) -> None:
+    def recover_lost_jobs(self) -> int:
+        """If Redis lost its data (no marker), enqueue every open reply again; how many."""
+        if self.redis.exists(MARKER):
+            return 0
+        rows = self.store.query(f"SELECT reply_id, conversation_id FROM {OPEN} ORDER BY position")
+        epoch = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        for row in rows:
+            self.enqueue(
+                self.redis, queues.DELIVERIES, deliver_reply,
+                row["conversation_id"], row["reply_id"],
+                job_id=f"deliver-{row['reply_id']}-recovered-{epoch}", at=None,
+            )  # fmt: skip
+        self.redis.set(MARKER, epoch)
+        if rows:
+            log.warning("Redis had lost its jobs: %d open replies enqueued again", len(rows))
+        return len(rows)
+
+    def _jobs_for(self, position: int, event: Any) -> bool:
+        """Enqueue the job ``event`` asks for, if any; whether it did."""
         kind = event_type(event)
         at: datetime | None = None
         if kind == "Conversation.ReplyQueued":
             if event.channel not in DELIVERED_BY_WORKERS:
-                return
+                return False
         elif kind == "Conversation.ReplyDeliveryFailed":
             if not event.retryable:
-                return
+                return False
             at = event.retry_at
         elif kind != "Conversation.RedeliveryRequested":
-            return
+            return False
         self.enqueue(
             self.redis, queues.DELIVERIES, deliver_reply,
             str(event.originator_id), str(event.reply_id),
             job_id=f"deliver-{event.reply_id}-{position}", at=at,
         )  # fmt: skip
         self.enqueued += 1
+        return True
 
     def run_once(self) -> int:
         total = 0

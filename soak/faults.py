@@ -1,0 +1,96 @@
+"""The faults the soak injects, on a schedule fixed (and printed) before the load starts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from soak.deployment import SMTP_TIMEOUT, Deployment
+from soak.processes import Supervised
+
+
+@dataclass
+class Fault:
+    name: str
+    at: float  # seconds after the load starts
+    started: float = 0.0  # time.monotonic()
+    ended: float = 0.0  # when the system was whole again (the process back, the burst over)
+    detail: str = ""
+
+
+def _back(proc: Supervised, timeout: float = 60) -> str:
+    """Wait for the supervisor to start ``proc`` again (and for it to be ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.alive() and proc.wait_ready(max(0.1, deadline - time.monotonic())):
+            return f"started again (start {proc.starts})"
+        time.sleep(0.1)
+    return "NOT started again"
+
+
+def _kill(proc: Supervised, wait_for: Callable[[], bool] | None = None) -> str:
+    mid = ""
+    if wait_for is not None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not wait_for():
+            time.sleep(0.02)
+        mid = " mid-job" if wait_for() else " (no job running in 10 s)"
+    with proc.lock:
+        pid = proc.kill9()
+    return f"kill -9 {proc.name} (pid {pid}){mid}; " + _back(proc)
+
+
+def schedule(deployment: Deployment, seconds: float) -> list[tuple[Fault, Callable[[], str]]]:
+    d = deployment
+    x = d.x_base
+
+    def x_burst() -> str:
+        for kind in ("429", "503"):
+            requests.post(x + "/_standin/faults",
+                          json={"kind": kind, "count": 4, "reset_in": 3}, timeout=5)  # fmt: skip
+        time.sleep(8)
+        return "4 x 429 (reset in 3 s) and 4 x 503 queued on every X route"
+
+    def slow_smtp() -> str:
+        assert d.sink is not None
+        delay = SMTP_TIMEOUT - 2
+        d.sink.delay_data(delay, times=6)
+        time.sleep(10)
+        return f"the next 6 messages answered after {delay} s (timeout {SMTP_TIMEOUT} s)"
+
+    def redis_restart() -> str:
+        assert d.redis is not None
+        d.redis.restart(down_for=2.0)
+        return "redis-server killed, down 2 s, started again empty (no persistence)"
+
+    def pg(mode: str) -> Callable[[], str]:
+        def restart() -> str:
+            assert d.postgres is not None
+            d.postgres.restart(mode)
+            return f"pg_ctl -m {mode} restart"
+
+        return restart
+
+    plan: list[tuple[str, Callable[[], str]]] = [
+        ("kill a web process", lambda: _kill(d.web[0])),
+        (
+            "kill a worker mid-job",
+            lambda: _kill(d.workers[0], lambda: bool(d.workers[0].children())),
+        ),
+        ("X: a burst of 429s and 503s", x_burst),
+        ("kill a follower", lambda: _kill(d.followers[0])),
+        ("Redis restart", redis_restart),
+        ("kill the outbox", lambda: _kill(d.outbox)),  # type: ignore[arg-type]
+        ("a slow SMTP server", slow_smtp),
+    ]
+    if d.postgres is not None:
+        plan.insert(3, ("PostgreSQL fast restart", pg("fast")))
+        plan.append(("PostgreSQL immediate restart", pg("immediate")))
+    plan.append(("kill the other web process", lambda: _kill(d.web[1])))
+    # Spread over the run, leaving its first and last tenth quiet (the "before" and "after").
+    first, last = seconds * 0.1, seconds * 0.85
+    step = (last - first) / max(1, len(plan) - 1)
+    return [(Fault(name, first + i * step), run) for i, (name, run) in enumerate(plan)]
