@@ -38,11 +38,13 @@ def worker(burst: bool) -> None:
     """Run an RQ worker (with its scheduler, so retries and delayed jobs run)."""
     from rq import Queue, Worker
 
-    connection = Redis.from_url(Settings.from_env().redis_url)
+    settings = Settings.from_env()
+    connection = Redis.from_url(settings.redis_url)
     names = queues.QUEUES
-    Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
-        with_scheduler=True, burst=burst
-    )
+    Worker(
+        [Queue(n, connection=connection) for n in names], connection=connection,
+        maintenance_interval=settings.worker_maintenance_seconds,
+    ).work(with_scheduler=True, burst=burst)  # fmt: skip
 
 
 @click.group()

@@ -57,6 +57,9 @@ class Settings:
     x_poll_seconds: int = 60  # how often mentions, searches and DMs are polled
     outbox_batch: int = 200  # events the outbox reads per step
     delivery_attempt_seconds: float = 45.0  # the longest one delivery attempt may take
+    # How often a worker checks its scheduler (which dies with a Redis restart, and with
+    # it every delayed retry) and restarts it; RQ's own default is 10 minutes.
+    worker_maintenance_seconds: int = 30
     # E-mail out (SMTP): off until a host is set. The port is 25 unless set (a submission
     # server usually wants 587 with STARTTLS); AUTH is used when a username is set.
     smtp_host: str | None = None
