@@ -2,7 +2,9 @@
 
 ``fixtures/events_v1.json`` holds a conversation's events exactly as the version before
 replies were delivered stored them (class version 1 of Opened, MessageReceived,
-ReplyQueued, ReplyDelivered, ReplyDeliveryFailed).
+ReplyQueued, ReplyDelivered, ReplyDeliveryFailed); ``fixtures/events_v2.json`` as the
+version before e-mail, chat and phone stored them (class version 2 of Opened,
+MessageReceived, ReplyQueued, ReplyDeliveryFailed), written by that version's code.
 """
 
 from __future__ import annotations
@@ -81,3 +83,36 @@ def test_a_conversation_continues_after_its_old_events(application: Conversation
     reply = conversation.replies[str(replied.extra["reply_id"])]
     assert reply["in_reply_to"] == "1800000000000000005"  # the customer's latest tweet
     assert reply["recipient"] == {"kind": "x", "value": "2244994945", "handle": "ann"}
+
+
+FIXTURE_V2 = Path(__file__).parent / "fixtures" / "events_v2.json"
+
+
+def test_a_conversation_stored_before_email_chat_and_phone_loads(
+    application: Conversations,
+) -> None:
+    """Written by the code of commit 55de07a (class version 2 of Opened, MessageReceived
+    and ReplyQueued): they gain ``details``, and the reply its e-mail thread."""
+    fixture = json.loads(FIXTURE_V2.read_text())
+    application.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
+                topic=e["topic"], state=e["state"].encode(),
+            )
+            for e in fixture["events"]
+        ]
+    )  # fmt: skip
+
+    conversation = application.get_conversation(UUID(fixture["conversation_id"]))
+
+    tweet, mail = conversation.messages
+    assert (tweet["details"], mail["details"]) == (None, None)
+    assert mail["thread_id"] == "ann-1@example.com"
+    assert conversation.mail_ids == ["ann-1@example.com"]
+    reply = conversation.replies[fixture["reply_id"]]
+    assert (reply["subject"], reply["references"]) == (None, [])
+    assert reply["recipient"]["value"] == "ann@example.com"  # version 2's own fields kept
+    assert (reply["status"], reply["failure_code"]) == (v.FAILED, "no_channel")
+    assert (conversation.calls, conversation.automated, conversation.chat_session) == ([], [], None)
+    assert conversation.current_channel == "email" and conversation.version == 6
