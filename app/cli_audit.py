@@ -156,3 +156,29 @@ def export_filter(
         frozenset(aggregates) if aggregates is not None else None, start, end,
         {k: plain(x) for k, x in described.items() if x is not None},
     )  # fmt: skip
+
+
+@audit.command("replay")
+@click.argument("conversation_id", type=click.UUID)
+def replay_command(conversation_id: UUID) -> None:
+    """The case's story as a timeline: who did what, on which channel, when, and the SLA
+    clock after each step (replayed from its events)."""
+    from domain.exceptions import NotFoundError
+    from projections.timeline import timeline
+
+    settings = Settings.from_env()
+    app = Conversations(env=event_store_env(settings))
+    try:
+        steps = list(timeline(app, conversation_id))
+    except NotFoundError as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    finally:
+        app.close()
+    table = Table("v", "when (UTC)", "who", "channel", "what", "SLA clock after it")
+    for step in steps:
+        table.add_row(
+            str(step.version), f"{step.at:%Y-%m-%d %H:%M:%S}", step.actor, step.channel,
+            step.what, step.clock,
+        )  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

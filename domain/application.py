@@ -55,6 +55,10 @@ class Conversations(Chat, Mail, Calls, Deliveries, Triage, TokenDirectory):
                 )
         return self._load(Conversation, conversation_id, version=version)
 
+    def get_conversation_at_version(self, conversation_id: UUID, version: int) -> Conversation:
+        """The conversation right after its event number ``version`` (a replay's step)."""
+        return self._load(Conversation, conversation_id, version=version)
+
     def conversation_events(
         self, conversation_id: UUID, after_version: int = 0, limit: int = 100
     ) -> list[Any]:
