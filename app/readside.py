@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 
 from projections import positions
+from projections.as_of import replayed
 from projections.db import ReadStore
 from projections.log import NotificationLog
 from projections.registry import all_projections, by_name
@@ -59,3 +63,15 @@ def projections_status() -> list[dict[str, Any]]:
     app = application()
     events = NotificationLog(app.recorder, app.mapper)
     return projection_status(read_store(), events, all_projections())
+
+
+@contextmanager
+def as_of_store(name: str, moment: datetime) -> Iterator[tuple[ReadStore, dict[str, Any]]]:
+    """The read model ``name`` as of ``moment``, replayed from the log, and its meta."""
+    from app.state import application
+
+    app = application()
+    events = NotificationLog(app.recorder, app.mapper)
+    with replayed(events, by_name(name), moment) as (store, position):
+        yield store, {"name": name, "position": position, "caught_up": True,
+                      "as_of": moment.isoformat()}  # fmt: skip

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from app.apidoc import CUSTOMER_LINKS, Blueprint
 from app.auth import current_principal, requires
-from app.readside import catch_up, headers_for, read_store
+from app.readside import as_of_store, catch_up, headers_for, read_store
 from app.schemas import customers as s
 from app.schemas.common import OutcomeSchema, to_identity
 from app.schemas.readmodels import HistoryPageSchema, HistoryQueryArgsSchema
@@ -140,8 +140,14 @@ def unmerge_customer(customer_id: UUID) -> Any:
 def customer_history(args: dict[str, Any], customer_id: UUID) -> Any:
     """The customer's timeline over every channel and conversation, merges included"""
     application().get_customer(customer_id)  # 404 for an unknown customer
-    meta = catch_up("history", args.get("min_position"))
-    page = customer_timeline(
-        read_store(), str(customer_id), after=args["after"], limit=args["limit"]
-    )
+    if (moment := args.get("as_of")) is not None:
+        with as_of_store("history", moment) as (store, meta):
+            page = customer_timeline(
+                store, str(customer_id), after=args["after"], limit=args["limit"]
+            )
+    else:
+        meta = catch_up("history", args.get("min_position"))
+        page = customer_timeline(
+            read_store(), str(customer_id), after=args["after"], limit=args["limit"]
+        )
     return {**page, "projection": meta}, 200, headers_for(meta)

@@ -8,7 +8,7 @@ from uuid import UUID
 from app.apidoc import Blueprint
 from app.auth import requires
 from app.errors import RequestFieldError
-from app.readside import catch_up, headers_for, projections_status, read_store
+from app.readside import as_of_store, catch_up, headers_for, projections_status, read_store
 from app.schemas import readmodels as s
 from app.state import application
 from domain.access import OPERATE, READ
@@ -34,13 +34,23 @@ def inbox(args: dict[str, Any]) -> Any:
     Without `status`, open and snoozed conversations are listed; counts cover every status
     under the other filters. `next_cursor` pages on.
     """
-    meta = catch_up("inbox", args.pop("min_position", None))
     limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    moment = args.pop("as_of", None)
+    if moment is not None:
+        args.pop("min_position", None)
+        with as_of_store("inbox", moment) as (store, meta):
+            page = _inbox_page(store, args, limit, cursor)
+    else:
+        meta = catch_up("inbox", args.pop("min_position", None))
+        page = _inbox_page(read_store(), args, limit, cursor)
+    return {**page, "projection": meta}, 200, headers_for(meta)
+
+
+def _inbox_page(store: Any, args: dict[str, Any], limit: int, cursor: str | None) -> Any:
     try:
-        page = query_inbox(read_store(), args, limit=limit, cursor=cursor)
+        return query_inbox(store, args, limit=limit, cursor=cursor)
     except ValueError as error:
         raise RequestFieldError("cursor", "query", s.BAD_CURSOR) from error
-    return {**page, "projection": meta}, 200, headers_for(meta)
 
 
 @blp.route("/conversations/<uuid:conversation_id>/sla", methods=["GET"])

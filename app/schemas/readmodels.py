@@ -23,9 +23,20 @@ class ProjectionMetaSchema(Schema):
     position = fields.Integer()
     caught_up = fields.Boolean(metadata={"description": "false: the wait for min_position ran out"})
     lag = fields.Integer(metadata={"description": "how many positions short of min_position"})
+    as_of = fields.String(
+        metadata={"description": "with ?as_of: the moment replayed (the read model was "
+                  "rebuilt from the log up to it, not read from the live tables)"}
+    )  # fmt: skip
+
+
+AS_OF = {
+    "description": "ISO 8601: the read model as it stood then, replayed from the log in "
+    "commit order (slower: a pass over the log up to that moment; min_position is ignored)"
+}
 
 
 class InboxQueryArgsSchema(MinPositionArgs):
+    as_of = UTCDateTime(metadata=AS_OF)
     status = DelimitedList(
         fields.String(validate=validate.OneOf((v.OPEN, v.SNOOZED, v.RESOLVED))),
         validate=validate.Length(min=1, max=3),
@@ -84,6 +95,7 @@ class InboxPageSchema(Schema):
 
 
 class HistoryQueryArgsSchema(MinPositionArgs):
+    as_of = UTCDateTime(metadata=AS_OF)
     after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
