@@ -21,13 +21,18 @@ import sys
 import uuid
 from datetime import datetime
 
+# Events a reader may get without their stored bytes (a private note's body is withheld):
+# their digests link the chain, but what they say cannot be checked.
+WITHHELD_TOPICS = {"parley.Conversation.NoteAdded"}
+
 
 def content_digest(line: dict) -> str:
     header = json.dumps(
         [int(line["position"]), str(line["originator_id"]), int(line["version"]), line["topic"]]
     )
     state = base64.b64decode(line["state"], validate=True)
-    return hashlib.sha256(header.encode() + b"\n" + state).hexdigest()
+    salt = str(line.get("salt") or "")
+    return hashlib.sha256(salt.encode() + header.encode() + b"\n" + state).hexdigest()
 
 
 def plain(value: object) -> object:
@@ -51,6 +56,14 @@ def readable_differs(line: dict) -> str | None:
     """The first field of the readable event that its stored bytes do not say."""
     state = json.loads(base64.b64decode(line["state"]))
     event = line.get("event") or {}
+    said = {"topic": line["topic"], "type": line["topic"].rsplit(".", 1)[-1],
+            "aggregate_id": line["originator_id"], "version": line["version"],
+            "position": line["position"]}  # fmt: skip
+    for name, expected in said.items():
+        if name in event and str(event[name]) != str(expected):
+            return name
+    if set(said) - {"position"} - set(event):
+        return "the event's type, topic, id or version (absent)"
     withheld = set(event.get("redacted") or [])
     for name, shown in (event.get("data") or {}).items():
         if name in withheld and shown is None:
@@ -70,10 +83,15 @@ def verify(lines: list[dict], key: str | None) -> str | None:
     previous, position, digests = lines[0]["genesis"], 0, {}
     for number, line in enumerate(lines[1:], start=2):
         kind = line.get("kind")
+        if kind == "missing":
+            return f"position {line['position']} was chained and is gone from the log"
         if kind == "head":
             if (line["position"], line["digest"]) != (position, previous):
                 return f"line {number}: the head is not where the chain ends"
-            for head in line.get("recorded_heads") or []:
+            heads = line.get("recorded_heads") or []
+            if key is not None and not heads:
+                return "no signed head: the chain's end cannot be authenticated"
+            for head in heads:
                 if digests.get(int(head["position"])) != head["digest"]:
                     return f"recorded head at position {head['position']} is not on the chain"
                 if key is not None:
@@ -86,6 +104,10 @@ def verify(lines: list[dict], key: str | None) -> str | None:
             return None
         if kind not in ("event", "link"):
             return f"line {number}: unknown kind {kind!r}"
+        if kind == "event" and line.get("state") is None and line["topic"] not in WITHHELD_TOPICS:
+            return (
+                f"line {number}: the event at position {line['position']} comes without its bytes"
+            )
         if int(line["position"]) <= position:
             return f"line {number}: position {line['position']} is out of order"
         whole = kind == "event" and line.get("state") is not None  # else withheld: a link
@@ -119,7 +141,14 @@ def main() -> int:
         print(f"FAILED: {problem}")
         return 1
     events = sum(1 for line in lines if line.get("kind") == "event" and line.get("state"))
-    print(f"OK: {events} events, chain intact up to position {lines[-1]['position']}")
+    withheld = sum(1 for line in lines if line.get("kind") == "event" and not line.get("state"))
+    head = lines[-1]
+    signed = max((int(h["position"]) for h in head.get("recorded_heads") or []), default=0)
+    after = sum(1 for line in lines[1:-1] if int(line["position"]) > signed)
+    print(f"OK: {events} events, chain intact up to position {head['position']}"
+          + (f"; {withheld} withheld (digests only)" if withheld else "")
+          + (f"; heads signed up to position {signed} ({after} positions after it)"
+             if args.key else ""))  # fmt: skip
     return 0
 
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from projections.db import ReadStore
+
+log = logging.getLogger("parley.audit")
 
 GENESIS = "0" * 64
 CHAIN = "audit_chain"
@@ -31,11 +35,13 @@ PAGE = 1000
 
 
 def content_digest(
-    position: int, originator_id: Any, version: int, topic: str, state: bytes
+    position: int, originator_id: Any, version: int, topic: str, state: bytes, salt: str = ""
 ) -> str:
-    """The digest of one stored event: what the store holds for it, and where."""
+    """The digest of one stored event: what the store holds for it, and where. The salt
+    (random, per event, kept in the chain) makes the digest of an event withheld from a
+    reader (a private note) impossible to test guesses against."""
     header = json.dumps([int(position), str(originator_id), int(version), topic])
-    return hashlib.sha256(header.encode() + b"\n" + bytes(state)).hexdigest()
+    return hashlib.sha256(salt.encode() + header.encode() + b"\n" + bytes(state)).hexdigest()
 
 
 def link(previous: str, content: str) -> str:
@@ -57,10 +63,9 @@ class Stored:
     state: bytes
     notification: Any = None  # the recorder's own record, to decode
 
-    @property
-    def content(self) -> str:
+    def content(self, salt: str) -> str:
         return content_digest(
-            self.position, self.originator_id, self.version, self.topic, self.state
+            self.position, self.originator_id, self.version, self.topic, self.state, salt
         )
 
 
@@ -95,7 +100,7 @@ class AuditChain:
         with store.transaction(lock_key=CHAIN) as tx:
             tx.run(
                 f"CREATE TABLE IF NOT EXISTS {CHAIN} (position BIGINT NOT NULL PRIMARY KEY,"
-                " originator_id TEXT NOT NULL, version INTEGER NOT NULL,"
+                " originator_id TEXT NOT NULL, version INTEGER NOT NULL, salt TEXT NOT NULL,"
                 " content TEXT NOT NULL, digest TEXT NOT NULL)"
             )
             tx.run(
@@ -118,15 +123,17 @@ class AuditChain:
             )
             chained = []
             for stored in stored_events(recorder, position, page=limit):
-                content = stored.content
+                salt = secrets.token_hex(16)
+                content = stored.content(salt)
                 digest = link(digest, content)
                 chained.append(
-                    [stored.position, stored.originator_id, stored.version, content, digest]
-                )
+                    [stored.position, stored.originator_id, stored.version, salt, content,
+                     digest]
+                )  # fmt: skip
                 if len(chained) >= limit:
                     break
             tx.insert_many(
-                f"INSERT INTO {CHAIN} (position, originator_id, version, content, digest)",
+                f"INSERT INTO {CHAIN} (position, originator_id, version, salt, content, digest)",
                 chained,
             )
         return len(chained)
@@ -151,6 +158,10 @@ class AuditChain:
                 " VALUES (?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
                 [position, digest, now, signature],
             )
+        # The same head in the log stream, which is shipped off this database: someone
+        # able to rewrite the chain and its table of heads cannot rewrite those lines.
+        log.info(json.dumps({"audit_head": {"position": position, "digest": digest,
+                                            "recorded_at": now, "signature": signature}}))  # fmt: skip
         return position, digest
 
     def rows(self) -> Iterator[dict[str, Any]]:
@@ -195,7 +206,7 @@ def verify(chain: AuditChain, recorder: Any, limit: int = 20) -> tuple[list[Find
         where = f"{stored.originator_id} v{stored.version} ({stored.topic})"
         if row is None:
             findings.append(Finding("inserted", stored.position, f"{where} is not in the chain"))
-        elif stored.content != row["content"]:
+        elif stored.content(row["salt"]) != row["content"]:
             other = by_key.get((stored.originator_id, stored.version))
             if other is not None and other != stored.position:
                 findings.append(Finding("reordered", stored.position,
@@ -212,6 +223,8 @@ def verify(chain: AuditChain, recorder: Any, limit: int = 20) -> tuple[list[Find
                                 "was chained here and is gone from the log"))  # fmt: skip
     for recorded in chain.heads():
         position = int(recorded["position"])
+        if position > head:
+            continue  # recorded after the chain was read: a later verify checks it
         at = chained.get(position)
         if at is None or at["digest"] != recorded["digest"]:
             findings.append(Finding("head_mismatch", position, "the chain no longer has the "
@@ -221,5 +234,8 @@ def verify(chain: AuditChain, recorder: Any, limit: int = 20) -> tuple[list[Find
         ):
             findings.append(Finding("head_mismatch", position, "the recorded head's signature "
                                     "does not verify with PARLEY_AUDIT_SIGNING_KEY"))  # fmt: skip
+    if head and not any(int(r["position"]) <= head for r in chain.heads()):
+        findings.append(Finding("unanchored", head, "no head of the chain was ever recorded: "
+                                "a rewritten chain, or a cut tail, could not be told"))  # fmt: skip
     findings.sort(key=lambda f: f.position)
     return findings[:limit], checked, unchained

@@ -58,10 +58,10 @@ def export_lines(
     }  # fmt: skip
     chained = chain.rows()
     row = next(chained, None)
-    head = {"position": 0, "digest": GENESIS}
+    head: dict[str, Any] = {"position": 0, "digest": GENESIS}
     for stored in stored_events(recorder):
         while row is not None and int(row["position"]) < stored.position:
-            yield _link(row)  # chained, and gone from the log: the verifier will say so
+            yield _link(row, "missing")  # chained, and gone from the log: the verifier fails
             row = next(chained, None)
         if row is None:
             break  # the rest of the log is not chained yet
@@ -77,6 +77,7 @@ def export_lines(
                 "originator_id": stored.originator_id, "version": stored.version,
                 "topic": stored.topic,
                 "state": None if withheld else base64.b64encode(stored.state).decode(),
+                "salt": None if withheld else row["salt"],
                 "content": row["content"], "digest": row["digest"], "event": described,
             }  # fmt: skip
         else:
@@ -84,11 +85,12 @@ def export_lines(
         row = next(chained, None)
         if progress is not None:
             progress(stored.position)
-    yield {"kind": "head", **head, "recorded_heads": chain.heads()}
+    heads = [h for h in chain.heads() if int(h["position"]) <= head["position"]]
+    yield {"kind": "head", **head, "recorded_heads": heads}
 
 
-def _link(row: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "link", "position": int(row["position"]), "content": row["content"],
+def _link(row: dict[str, Any], kind: str = "link") -> dict[str, Any]:
+    return {"kind": kind, "position": int(row["position"]), "content": row["content"],
             "digest": row["digest"]}  # fmt: skip
 
 

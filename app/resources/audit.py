@@ -66,6 +66,7 @@ def export(args: dict[str, Any]) -> Any:
     )  # fmt: skip
     chain = AuditChain(read_store(), current_app.config["PARLEY_SETTINGS"].audit_signing_key)
     chain.catch_up(app.recorder)  # what the follower has not chained yet
+    chain.record_head()  # the export's own head, signed: nothing in it goes unauthenticated
     private = may_read_notes()
 
     def describe(event: Any, position: int) -> dict[str, Any]:

@@ -86,6 +86,7 @@ def test_an_inserted_row_is_named(chained) -> None:  # type: ignore[no-untyped-d
         tx.run("DELETE FROM audit_heads")
     while chain.advance(app.recorder):
         pass
+    chain.record_head()
     assert findings(app, chain) == []
 
     tamper.insert(3, gone)
@@ -193,3 +194,47 @@ def test_parley_audit_verify_exits_1_naming_the_finding_and_2_without_a_store(
     )  # fmt: skip
     assert unreachable.exit_code == 2
     assert "could not verify" in unreachable.output and "Traceback" not in unreachable.output
+
+
+def test_a_chain_no_head_was_ever_recorded_for_is_unanchored(chained) -> None:  # type: ignore[no-untyped-def]
+    """Without a head kept, a cut tail or a rewritten chain could not be told."""
+    app, chain, _, _ = chained
+    with chain.store.transaction(lock_key="audit_chain") as tx:
+        tx.run("DELETE FROM audit_heads")
+    assert findings(app, chain) == [("unanchored", head(app))]
+
+
+def test_a_head_recorded_while_verify_reads_is_no_finding(chained) -> None:  # type: ignore[no-untyped-def]
+    app, chain, _, cases = chained
+    app.add_note(cases[0], body="later", actor=AGENT)
+    chain.catch_up(app.recorder)
+    chain.record_head()  # a head past what a verify that read the chain earlier saw
+    with chain.store.transaction(lock_key="audit_chain") as tx:
+        tx.run("DELETE FROM audit_chain WHERE position = ?", [head(app)])
+    found, _, unchained = verify(chain, app.recorder)
+    assert (found, unchained) == ([], 1)
+
+
+def test_an_export_of_a_log_with_a_row_gone_fails_offline(chained, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app, chain, tamper, _ = chained
+    tamper.delete(2)
+    refused = _verifies(_export(app, chain, ExportFilter(), tmp_path / "gone.ndjson"))
+    assert refused.returncode == 1 and "position 2" in refused.stdout, refused.stdout
+
+
+def test_the_verifier_checks_what_the_readable_event_claims_to_be(chained, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app, chain, _, _ = chained
+    path = _export(app, chain, ExportFilter(), tmp_path / "all.ndjson")
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if '"type": "Opened"' in line)
+    for forge in (
+        lambda record: record["event"].update(type="Resolved"),
+        lambda record: record["event"].update(version=99),
+        lambda record: record.update(state=None, salt=None),  # not a withheld kind
+    ):
+        record = json.loads(lines[number])
+        forge(record)
+        forged = tmp_path / "forged.ndjson"
+        forged.write_text("\n".join([*lines[:number], json.dumps(record), *lines[number + 1 :]]))
+        refused = _verifies(forged)
+        assert refused.returncode == 1, (record["event"], refused.stdout)
