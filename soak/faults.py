@@ -31,16 +31,30 @@ def _back(proc: Supervised, timeout: float = 60) -> str:
     return "NOT started again"
 
 
-def _kill(proc: Supervised, wait_for: Callable[[], bool] | None = None) -> str:
+def _kill(
+    proc: Supervised, wait_for: Callable[[], bool] | None = None, busy: str = "mid-job"
+) -> str:
     mid = ""
     if wait_for is not None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not wait_for():
             time.sleep(0.02)
-        mid = " mid-job" if wait_for() else " (no job running in 10 s)"
+        mid = f" {busy}" if wait_for() else " (no work in hand for 10 s)"
     with proc.lock:
         pid = proc.kill9()
     return f"kill -9 {proc.name} (pid {pid}){mid}; " + _back(proc)
+
+
+def _lagging(d: Deployment) -> bool:
+    """A projection has events to apply: a follower killed now dies with a batch to do."""
+    headers = {"Authorization": f"Bearer {d.tokens['ops']}"}
+    try:
+        rows = requests.get(d.bases[-1] + "/v1/ops/projections", headers=headers, timeout=2)
+        items = rows.json()
+    except (requests.RequestException, ValueError):
+        return False
+    items = items.get("items", items) if isinstance(items, dict) else items
+    return any(int(r.get("lag") or 0) > 0 for r in items)
 
 
 def schedule(deployment: Deployment, seconds: float) -> list[tuple[Fault, Callable[[], str]]]:
@@ -81,9 +95,13 @@ def schedule(deployment: Deployment, seconds: float) -> list[tuple[Fault, Callab
             lambda: _kill(d.workers[0], lambda: bool(d.workers[0].children())),
         ),
         ("X: a burst of 429s and 503s", x_burst),
-        ("kill a follower", lambda: _kill(d.followers[0])),
+        (
+            "kill a follower mid-batch",
+            lambda: _kill(d.followers[0], lambda: _lagging(d), "with events to apply"),
+        ),
         ("Redis restart", redis_restart),
         ("kill the outbox", lambda: _kill(d.outbox)),  # type: ignore[arg-type]
+        ("kill the audit chain's follower", lambda: _kill(d.audit)),  # type: ignore[arg-type]
         ("a slow SMTP server", slow_smtp),
     ]
     if d.postgres is not None:
