@@ -40,9 +40,11 @@ def _kill(
     mid = ""
     if wait_for is not None:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not wait_for():
+        busy_now = wait_for()
+        while time.monotonic() < deadline and not busy_now:
             time.sleep(0.02)
-        mid = f" {busy}" if wait_for() else " (no work in hand for 10 s)"
+            busy_now = wait_for()
+        mid = f" {busy}" if busy_now else " (no work in hand for 10 s)"
     with proc.lock:
         pid = proc.kill9()
     return f"kill -9 {proc.name} (pid {pid}){mid}; " + _back(proc)
