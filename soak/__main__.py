@@ -70,7 +70,7 @@ def soak(store: str, seconds: float, seed: int, keep: bool) -> bool:
         checks.append(Check("the load ran without client errors", not errors,
                             f"{len(errors)} errors", errors[:10]))  # fmt: skip
         bad = {s: n for s, n in PROBES.items() if s.startswith("5") and "Retry-After" not in s}
-        checks.append(Check("ops reads while PostgreSQL came back: no 5xx but 503",
+        checks.append(Check("ops reads (follower fault): no 5xx but 503",
                             not bad, f"probes answered {dict(PROBES) or 'only 200'}", []))  # fmt: skip
         restarts = ", ".join(sorted({n for _, n in deployment.supervisor.restarts}))
         say(f"[{store}] supervisor restarted: {restarts or 'nothing'}")
