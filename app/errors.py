@@ -9,10 +9,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import OperationalError
 from flask import Flask, Response, g, json
 from flask_smorest import Api
 from marshmallow import Schema, ValidationError, fields
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.readside import ProjectionOutdatedError
@@ -270,6 +272,19 @@ def register_error_handlers(app: Flask) -> None:
             503,
             "Service Unavailable",
             "the event store is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def handle_read_store_unavailable(error: Exception) -> Response:
+        """The read models' PostgreSQL is down or restarting (the event store's errors
+        arrive as the library's OperationalError, above)."""
+        log.error("read store unavailable: %s: %s", type(error).__name__, error)
+        return problem(
+            503,
+            "Service Unavailable",
+            "the read models' database is unavailable; retry later",
             headers={"Retry-After": "5"},
         )
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+import psycopg
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -176,14 +178,30 @@ class PostgresReadStore(ReadStore):
 
     @contextmanager
     def transaction(self, *, lock_key: str | None = None) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            if lock_key:
-                # Writers of one projection take turns (the live follower and a rebuild's swap).
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key,))
-            else:
-                # A read of several statements (a page and its counts) sees one moment.
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield Tx(cursor, "%s")
+        for attempt in (1, 2):
+            stack, conn = ExitStack(), None
+            try:
+                conn = stack.enter_context(self.pool.connection())
+                stack.enter_context(conn.transaction())
+                cursor = stack.enter_context(conn.cursor())
+                if lock_key:
+                    # Writers of one projection take turns (the live follower and a
+                    # rebuild's swap).
+                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key,))
+                else:
+                    # A read of several statements (a page and its counts) sees one moment.
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            except psycopg.OperationalError:
+                stack.close()  # the pool drops a closed connection as it gets it back
+                if attempt == 2 or conn is None or not conn.closed:
+                    raise
+                # A PostgreSQL restart closed the pooled connections: nothing of this
+                # transaction ran yet, so drop every dead one and start it once more.
+                self.pool.check()
+                continue
+            with stack:
+                yield Tx(cursor, "%s")
+            return
 
     def analyze(self, tables: Iterable[str]) -> None:
         """A new table has no statistics until autovacuum gets to it; without them the

@@ -1,7 +1,7 @@
 """A whole deployment on loopback in a scratch dir: the store (SQLite, or a PostgreSQL
 cluster of its own), Redis, the X stand-in, an SMTP sink, two ``parley serve``, two
-``parley worker``, two ``parley projections run`` and ``parley outbox run``, each
-supervised (started again when it dies)."""
+``parley worker``, two ``parley projections run``, ``parley outbox run`` and
+``parley audit chain``, each supervised (started again when it dies)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from bench.serving import PARLEY, ROOT, environment, free_port
 from soak.processes import Supervised, Supervisor
 from soak.servers import Postgres, Redis
 from tests.support.smtp_sink import SmtpSink
+from tests.support.x_standin import API_ROUTES
 
 X_SECRET, X_TOKEN_SECRET = "soak-secret", "soak-token"
 BRAND = "1700000000000000001"
 SMTP_TIMEOUT = 5  # PARLEY_SMTP_TIMEOUT_SECONDS: the slow-SMTP fault stays below it
+X_QUOTA = 1_000_000  # calls per route per 15 minutes on the X stand-in
 ROLES = ("agent", "integration", "supervisor", "ops")
 
 
@@ -46,6 +48,7 @@ class Deployment:
     workers: list[Supervised] = field(default_factory=list)
     followers: list[Supervised] = field(default_factory=list)
     outbox: Supervised | None = None
+    audit: Supervised | None = None  # `parley audit chain`: the hash chain's follower
     _x: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,6 +118,12 @@ class Deployment:
         self.x_base = self._x.stdout.readline().decode().strip().rstrip("/")
         if not self.x_base.startswith("http"):
             raise RuntimeError("the X stand-in did not start (see logs/x-standin.log)")
+        # The load packs hours of a brand's traffic into minutes: X's 15-minute quotas
+        # (200 DMs) would hold its replies for the rest of the window. The soak lifts them;
+        # its 429 burst (reset in seconds) tests the rate-limit path instead.
+        for route in API_ROUTES:
+            requests.post(self.x_base + "/_standin/rate_limits",
+                          json={"route": route, "limit": X_QUOTA}, timeout=5).raise_for_status()  # fmt: skip
 
     def _proc(self, name: str, logs: Path, *args: str, **extra: str) -> Supervised:
         env = self.env | extra
@@ -136,6 +145,7 @@ class Deployment:
             self.workers.append(self._proc(f"worker{n}", logs, "worker"))
             self.followers.append(self._proc(f"follower{n}", logs, "projections", "run"))
         self.outbox = self._proc("outbox", logs, "outbox", "run")
+        self.audit = self._proc("audit-chain", logs, "audit", "chain")
         for proc in self.supervisor.processes:
             proc.start()
         for proc in self.web:

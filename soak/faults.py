@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import requests
 
 from soak.deployment import SMTP_TIMEOUT, Deployment
 from soak.processes import Supervised
+
+PROBES: Counter[str] = Counter()  # statuses of the follower fault's non-200 probes
 
 
 @dataclass
@@ -31,16 +34,41 @@ def _back(proc: Supervised, timeout: float = 60) -> str:
     return "NOT started again"
 
 
-def _kill(proc: Supervised, wait_for: Callable[[], bool] | None = None) -> str:
+def _kill(
+    proc: Supervised, wait_for: Callable[[], bool] | None = None, busy: str = "mid-job"
+) -> str:
     mid = ""
     if wait_for is not None:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not wait_for():
+        busy_now = wait_for()
+        while time.monotonic() < deadline and not busy_now:
             time.sleep(0.02)
-        mid = " mid-job" if wait_for() else " (no job running in 10 s)"
+            busy_now = wait_for()
+        mid = f" {busy}" if busy_now else " (no work in hand for 10 s)"
     with proc.lock:
         pid = proc.kill9()
     return f"kill -9 {proc.name} (pid {pid}){mid}; " + _back(proc)
+
+
+def _lagging(d: Deployment) -> bool:
+    """A projection has events to apply: a follower killed now dies with a batch to do."""
+    headers = {"Authorization": f"Bearer {d.tokens['ops']}"}
+    try:
+        answer = requests.get(d.bases[-1] + "/v1/ops/projections", headers=headers, timeout=2)
+    except requests.RequestException:
+        return False
+    if answer.status_code != 200:  # e.g. a 503 while PostgreSQL comes back
+        PROBES[
+            f"{answer.status_code}{' + Retry-After' if 'Retry-After' in answer.headers else ''}"
+        ] += 1
+        return False
+    return any(int(r.get("lag") or 0) > 0 for r in answer.json()["items"])
+
+
+def _kill_follower(d: Deployment) -> str:
+    PROBES.clear()
+    done = _kill(d.followers[0], lambda: _lagging(d), "with events to apply")
+    return done + (f" (ops probes answered {dict(PROBES)})" if PROBES else "")
 
 
 def schedule(deployment: Deployment, seconds: float) -> list[tuple[Fault, Callable[[], str]]]:
@@ -81,9 +109,10 @@ def schedule(deployment: Deployment, seconds: float) -> list[tuple[Fault, Callab
             lambda: _kill(d.workers[0], lambda: bool(d.workers[0].children())),
         ),
         ("X: a burst of 429s and 503s", x_burst),
-        ("kill a follower", lambda: _kill(d.followers[0])),
+        ("kill a follower mid-batch", lambda: _kill_follower(d)),
         ("Redis restart", redis_restart),
         ("kill the outbox", lambda: _kill(d.outbox)),  # type: ignore[arg-type]
+        ("kill the audit chain's follower", lambda: _kill(d.audit)),  # type: ignore[arg-type]
         ("a slow SMTP server", slow_smtp),
     ]
     if d.postgres is not None:
