@@ -171,6 +171,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            # The path without its query: a lookup's query holds an address, and no
+            # personal data may reach a log line (nor the referer, which can too).
+            self.cfg.set("access_log_format", '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms')
             self.cfg.set("timeout", 60)
             self.cfg.set("limit_request_line", 8190)  # gunicorn's largest: long cursors fit
             # Ends open streams at once on SIGTERM/SIGINT, not after the graceful timeout.

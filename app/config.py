@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
+from domain.privacy import decode_master_key, new_master_key
+from domain.service import MASTER_KEY_SETTING
+
 TRUE = {"1", "y", "yes", "true", "on"}
 FALSE = {"0", "n", "no", "false", "off"}
 
@@ -35,6 +38,10 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
     mail_max_bytes: int = 25 * 1024 * 1024  # a whole inbound e-mail, attachments and all
+    # Seals customers' personal data (32 bytes, base64); or a file holding it. On the
+    # embedded default (SQLite) one is made beside the store when neither is set.
+    master_key: str = ""
+    master_key_file: str = ""
     audit_signing_key: str = ""  # signs the audit chain's recorded heads (HMAC-SHA256)
     audit_head_seconds: float = 60.0  # how often `parley audit chain` records the head
     maildir: str = ""  # a Maildir the scheduler polls for inbound e-mail (optional)
@@ -148,7 +155,7 @@ def mail_domain(address: str) -> str | None:
 def event_store_env(settings: Settings, *, create_tables: bool | None = None) -> dict[str, str]:
     """The eventsourcing library's environment for the configured store."""
     create = settings.creates_tables() if create_tables is None else create_tables
-    env = {"CREATE_TABLE": "y" if create else "n"}
+    env = {"CREATE_TABLE": "y" if create else "n", MASTER_KEY_SETTING: master_key(settings)}
     if settings.store == "sqlite":
         path = settings.sqlite_path
         if path != ":memory:":
@@ -157,6 +164,7 @@ def event_store_env(settings: Settings, *, create_tables: bool | None = None) ->
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "app.keystore:SQLiteKeyRecorder",
         }
     else:
         env |= {
@@ -169,7 +177,61 @@ def event_store_env(settings: Settings, *, create_tables: bool | None = None) ->
             "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
             "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            "APPLICATION_RECORDER_TOPIC": "app.keystore:PostgresKeyRecorder",
         }
         if settings.postgres_schema:
             env["POSTGRES_SCHEMA"] = settings.postgres_schema
     return env
+
+
+_MEMORY_KEY: list[str] = []  # one key per process for an in-memory store
+
+
+def master_key(settings: Settings) -> str:
+    """The master key: set, read from its file, or (embedded SQLite only) made once in a
+    file beside the store, readable by its owner only."""
+    if settings.master_key:
+        try:
+            decode_master_key(settings.master_key)
+        except ValueError as error:
+            raise ValueError(f"PARLEY_MASTER_KEY: {error}") from None
+        return settings.master_key.strip()
+    if settings.master_key_file:
+        path = Path(settings.master_key_file)
+        try:
+            text = path.read_text().strip()
+        except OSError as error:
+            raise ValueError(f"PARLEY_MASTER_KEY_FILE {path}: {error.strerror}") from None
+        try:
+            decode_master_key(text)
+        except ValueError as error:
+            raise ValueError(f"PARLEY_MASTER_KEY_FILE {path}: {error}") from None
+        return text
+    if settings.store != "sqlite":
+        raise ValueError(
+            "PARLEY_MASTER_KEY or PARLEY_MASTER_KEY_FILE must be set on PostgreSQL: the key"
+            " that seals customers' personal data is not made up on a shared store"
+        )
+    if settings.sqlite_path == ":memory:":
+        if not _MEMORY_KEY:
+            _MEMORY_KEY.append(new_master_key())
+        return _MEMORY_KEY[0]
+    path = Path(settings.sqlite_path).with_name("parley-master.key")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_master_key() + "\n")
+        try:
+            os.link(draft, path)  # whole or not at all; a process racing this one loses
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    text = path.read_text().strip()
+    try:
+        decode_master_key(text)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return text

@@ -22,6 +22,7 @@ from domain.access import roles_with
 from domain.exceptions import (
     ChannelIdentityMissingError,
     ConversationResolvedError,
+    CustomerErasedError,
     DomainError,
     IdempotencyKeyReusedError,
     IdentityTakenError,
@@ -48,6 +49,7 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
     (ConversationResolvedError, 409, "conversation-resolved"),
     (IdentityTakenError, 409, "identity-taken"),
     (MergeError, 409, "merge-refused"),
+    (CustomerErasedError, 409, "customer-erased"),
     (InvalidTransitionError, 409, "invalid-transition"),
     (ChannelIdentityMissingError, 422, "channel-identity-missing"),
     (UnknownReplyError, 422, "unknown-reply"),

@@ -8,6 +8,8 @@ PostgreSQL schema):
 
 * raw      the library alone (``bench.raw``): create-and-save a one-event aggregate; and
            one more event on an existing aggregate (held in memory, round-robin over M)
+* plain    ``service`` with personal fields stored in the clear (``seal_personal_data=False``):
+           what sealing them per customer costs is service against plain
 * service  ``Conversations.open_conversation`` for new tweets (M of them), then
            ``receive_message`` round-robin over those M, each with a unique external_id
            (one save = MessageReceived + an InboundIndex record, as real ingest writes)
@@ -119,8 +121,16 @@ def bench_raw(kind: str, store: dict[str, str], n: int, m: int, name: str) -> li
 
 
 # ---------------------------------------------------------------------------- service
-def bench_service(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]:
-    service = Conversations(env=event_store_env(Settings.from_env(store), create_tables=True))
+def bench_service(
+    kind: str, store: dict[str, str], n: int, m: int, *, seal: bool = True
+) -> list[Row]:
+    """``seal=False``: the same with personal fields stored in the clear (``plain``), to
+    measure what sealing them per customer costs."""
+    service = Conversations(
+        env=event_store_env(Settings.from_env(store), create_tables=True),
+        seal_personal_data=seal,
+    )
+    path = "service" if seal else "plain"
     try:
 
         def open_one(i: int) -> UUID:
@@ -136,8 +146,8 @@ def bench_service(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]
             n, lambda i: service.receive_message(ids[i % m], actor=ACTOR, **follow_up(i))
         )
         return [
-            Row(kind, "service", "open", m, opened),
-            Row(kind, "service", "message", n, received),
+            Row(kind, path, "open", m, opened),
+            Row(kind, path, "message", n, received),
         ]
     finally:
         service.close()
@@ -270,7 +280,24 @@ def table(rows: list[Row]) -> str:
             f"{r.store:<9}{r.path:<8}{r.op:<9}{r.ops:>6}{r.seconds:>9.2f}{r.rate:>9.0f}"
             f"{ratio:>8}  {r.errors:>6}"
         )
+    out += sealing_cost(rows)
     return "\n".join(out)
+
+
+def sealing_cost(rows: list[Row]) -> list[str]:
+    """What sealing personal fields costs the write path: service against plain."""
+    rate = {(r.store, r.path, r.op): r.rate for r in rows}
+    lines = []
+    for store in dict.fromkeys(r.store for r in rows):
+        costs = []
+        for op in ("open", "message"):
+            sealed, plain = rate.get((store, "service", op)), rate.get((store, "plain", op))
+            if sealed and plain:
+                costs.append(f"{op} {100 * (1 - sealed / plain):+.1f}%")
+        if costs:
+            lines.append(f"# {store}: sealing personal data costs (1 - service/plain) "
+                         + ", ".join(costs) + " (goal: under 10%)")  # fmt: skip
+    return lines
 
 
 def run(kinds: list[str], n: int, m: int) -> list[Row]:
@@ -278,13 +305,13 @@ def run(kinds: list[str], n: int, m: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         directory = Path(tmp)
         for kind in kinds:
-            for name in ("raw-create", "raw-append", "service", "http", "served"):
+            for name in ("raw-create", "raw-append", "plain", "service", "http", "served"):
                 print(f"... {kind} {name}", file=sys.stderr, flush=True)
                 with fresh_store(kind, directory, name) as store:
                     if name.startswith("raw-"):
                         rows += bench_raw(kind, store, n, m, name.removeprefix("raw-"))
-                    elif name == "service":
-                        rows += bench_service(kind, store, n, m)
+                    elif name in ("plain", "service"):
+                        rows += bench_service(kind, store, n, m, seal=name == "service")
                     elif name == "http":
                         rows += bench_http(kind, store, n, m)
                     else:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psycopg
 
+from domain.privacy import new_master_key
+
 KINDS = ("sqlite", "postgres")
 
 
@@ -91,4 +93,5 @@ def fresh_store(
             "PARLEY_POSTGRES_USER": settings["user"],
             "PARLEY_POSTGRES_PASSWORD": settings["password"],
             "PARLEY_POSTGRES_SCHEMA": schema,
+            "PARLEY_MASTER_KEY": new_master_key(),  # SQLite makes one beside its file
         }

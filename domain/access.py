@@ -27,13 +27,14 @@ OPEN = "open"  # open conversations, record inbound messages, register customers
 HANDLE = "handle"  # reply, switch, assign, note, tag, resolve ...
 MANAGE_IDENTITIES = "manage_identities"  # give an existing customer another identity
 MERGE = "merge"  # merge / unmerge customers
+ERASE = "erase"  # erase a customer's personal data (a right-to-erasure request)
 OPERATE = "operate"  # ops endpoints
 INGEST = "ingest"  # a channel's integration: raw e-mail in, chat widget traffic, receipts
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "agent": frozenset({READ, READ_NOTES, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES}),
     "supervisor": frozenset(
-        {READ, READ_NOTES, READ_EVENTS, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES, MERGE}
+        {READ, READ_NOTES, READ_EVENTS, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES, MERGE, ERASE}
     ),
     "auditor": frozenset({READ, READ_EVENTS, WATCH}),
     "ops": frozenset({READ, READ_EVENTS, WATCH, OPERATE}),

@@ -22,6 +22,7 @@ from domain.calls import Calls
 from domain.chat import Chat
 from domain.conversation import Conversation
 from domain.deliveries import Deliveries
+from domain.erasure import Erasure
 from domain.exceptions import ConversationNotFoundError
 from domain.idempotency import Claim
 from domain.mail import Mail
@@ -34,7 +35,7 @@ from domain.values import Identity
 __all__ = ["Clock", "Conversations", "Outcome", "utc_now"]
 
 
-class Conversations(Chat, Mail, Calls, Deliveries, Triage, TokenDirectory):
+class Conversations(Erasure, Chat, Mail, Calls, Deliveries, Triage, TokenDirectory):
     """The care desk's application: conversations and the customers they belong to."""
 
     # ------------------------------------------------------------------ reading

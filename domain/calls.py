@@ -36,6 +36,7 @@ class Calls(CustomerDirectory):
         """Log a call on the case; ``agent`` defaults to whoever logs it."""
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        self._check_not_erased(conversation.customer_id)
         now = self.clock()
         if started_at < now - PUBLISHED_MAX_AGE:
             raise InvalidValueError(

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain import conversation_events as events
 from domain import values as v
@@ -22,6 +23,7 @@ from domain.exceptions import (
     InvalidValueError,
     UnknownReplyError,
 )
+from domain.privacy import OWNER, SEALINGS
 from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 
 MAX_REFERENCES = 20  # Message-IDs an e-mail reply's References carries at most
@@ -42,6 +44,12 @@ class Conversation(Aggregate):
     AutomatedMessageReceived = events.AutomatedMessageReceived
     CallLogged = events.CallLogged
     ChatEnded = events.ChatEnded
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Every event with personal data names whose key seals it: the customer's."""
+        super().trigger_event(event_class, **kwargs)
+        if get_topic(event_class) in SEALINGS:
+            object.__setattr__(self._pending_events[-1], OWNER, self.customer_id)
 
     # ------------------------------------------------------------------ opening
     @event(events.Opened)

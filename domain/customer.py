@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.exceptions import MergeError
+from domain.exceptions import CustomerErasedError, MergeError
 from domain.values import Identity, identity_key
 
 
@@ -39,6 +39,7 @@ class Customer(Aggregate):
         self.registered_at = timestamp
         self.merged_into: UUID | None = None
         self.absorbed: list[UUID] = []
+        self.erased_at: datetime | None = None
 
     def has_identity(self, identity: Identity) -> bool:
         return any(identity_key(i["kind"], i["value"]) == identity.key for i in self.identities)
@@ -90,3 +91,24 @@ class Customer(Aggregate):
     @event("Released", topic="parley.Customer.Released")
     def _release(self, source_id: UUID, actor: str, timestamp: datetime) -> None:
         self.absorbed.remove(source_id)
+
+    def check_not_erased(self) -> None:
+        if self.erased_at is not None:
+            raise CustomerErasedError(
+                f"customer {self.id} was erased at {self.erased_at.isoformat()}"
+            )
+
+    @event("Erased", topic="parley.Customer.Erased")
+    def erase(
+        self,
+        owners: list[UUID],
+        conversation_ids: list[UUID],
+        reference: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """The customer's personal data is erased: the data keys of ``owners`` (this
+        customer and those merged into it) are destroyed with this event, and the read
+        models drop their copies of it for ``conversation_ids``. ``reference`` is the
+        request's own reference (a ticket number), never personal data."""
+        self.erased_at = timestamp

@@ -52,11 +52,37 @@ class CustomerDirectory(Service):
         return identities
 
     def find_customer(self, identity: Identity) -> Customer | None:
-        try:
-            index: IdentityIndex = self.repository.get(IdentityIndex.create_id(identity.key))
-        except AggregateNotFoundError:
+        index = self._identity_index(identity.key)
+        if index is None or index.customer_id is None:
             return None
         return self.customer_of(index.customer_id)
+
+    def _identity_index(self, key: str) -> IdentityIndex | None:
+        """The index entry of an identity: under its keyed id, or under the plain uuid5
+        id a store written before keyed ids holds."""
+        for index_id in (
+            IdentityIndex.keyed_id(self.index_secret, key),
+            IdentityIndex.create_id(key),
+        ):
+            try:
+                index: IdentityIndex = self.repository.get(index_id)
+            except AggregateNotFoundError:
+                continue
+            return index
+        return None
+
+    def _claim_identity(
+        self, key: str, customer: Customer, actor: str, now: datetime
+    ) -> IdentityIndex:
+        """An index entry giving ``key`` to ``customer``: a new one, or one an erased
+        customer released (claimed again, so a race for it is a version conflict)."""
+        released = self._identity_index(key)
+        if released is not None and released.customer_id is None:
+            released.reclaim(key=key, customer_id=customer.id, actor=actor, timestamp=now)
+            return released
+        return IdentityIndex.claim(
+            self.index_secret, key=key, customer_id=customer.id, actor=actor, timestamp=now
+        )
 
     # ------------------------------------------------------------------ writing
     def _resolve_customer(
@@ -74,6 +100,7 @@ class CustomerDirectory(Service):
         ``anonymous`` makes one with no identity (a web chat visitor who gave none)."""
         if customer_id is not None:
             customer = self.customer_of(customer_id)
+            customer.check_not_erased()
             if identity is None:
                 return customer, []
             if not may_add_identity:
@@ -87,8 +114,7 @@ class CustomerDirectory(Service):
         if found is not None:
             return found, []
         customer = Customer(name=name, identities=[identity.as_dict()], actor=actor, timestamp=now)
-        index = IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)
-        return customer, [index]
+        return customer, [self._claim_identity(identity.key, customer, actor, now)]
 
     def _attach_identity(
         self, customer: Customer, identity: Identity, actor: str, now: datetime
@@ -99,10 +125,9 @@ class CustomerDirectory(Service):
             if owner.id != customer.id:
                 raise IdentityTakenError(f"{identity.key} belongs to customer {owner.id}")
             return []
+        customer.check_not_erased()
         customer.add_identity(identity=identity, actor=actor, timestamp=now)
-        return [
-            IdentityIndex(key=identity.key, customer_id=customer.id, actor=actor, timestamp=now)
-        ]
+        return [self._claim_identity(identity.key, customer, actor, now)]
 
     def _refuse_new_identity(self, customer: Customer, identity: Identity) -> None:
         """For an actor who may not change where replies go: only identities the customer
@@ -143,10 +168,7 @@ class CustomerDirectory(Service):
         customer = Customer(
             name=name, identities=[i.as_dict() for i in unique.values()], actor=actor, timestamp=now
         )
-        indexes = [
-            IdentityIndex(key=k, customer_id=customer.id, actor=actor, timestamp=now)
-            for k in unique
-        ]
+        indexes = [self._claim_identity(k, customer, actor, now) for k in unique]
         return self._save(customer, *indexes, claim=claim, response=self._outcome(customer))
 
     def add_identity(
@@ -183,6 +205,8 @@ class CustomerDirectory(Service):
         """Merge ``source`` into ``target``; ``expected_version`` is the source's."""
         source, target = self.get_customer(source_id), self.get_customer(target_id)
         self._check_version(source, expected_version)
+        source.check_not_erased()
+        target.check_not_erased()
         source.merge_into(target=target, actor=actor, timestamp=self.clock())
         return self._save(
             source, target,
@@ -199,6 +223,7 @@ class CustomerDirectory(Service):
     ) -> Outcome:
         source = self.get_customer(source_id)
         self._check_version(source, expected_version)
+        source.check_not_erased()
         if source.merged_into is None:
             raise MergeError(f"{source_id} is not merged into anyone")
         target = self.get_customer(source.merged_into)

@@ -38,6 +38,7 @@ class Deliveries(CustomerDirectory):
         answers) is decided now and recorded with it."""
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        self._check_not_erased(conversation.customer_id)
         reply_id = uuid4()
         on = channel or conversation.current_channel
         if on == v.PHONE:
@@ -89,8 +90,12 @@ class Deliveries(CustomerDirectory):
         return next((dict(i) for i in self.identities_of(customer) if i["kind"] == kind), None)
 
     def find_reply(self, conversation_id: UUID, reply_id: UUID) -> dict[str, Any]:
+        """The reply as recorded, and whether its customer was erased since (then it
+        must never go out: its text and recipient are gone)."""
         conversation = self._load(Conversation, conversation_id)
-        return dict(conversation._reply(reply_id))
+        reply = dict(conversation._reply(reply_id))
+        reply["customer_erased"] = self.is_erased(conversation.customer_id)
+        return reply
 
     def delivered_as(self, channel: str, external_id: str) -> UUID | None:
         """The reply a channel's id was recorded for, if any (the outbound index)."""

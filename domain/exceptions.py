@@ -64,6 +64,11 @@ class MergeError(DomainError):
     """A merge or unmerge that would lose or tangle customers."""
 
 
+class CustomerErasedError(DomainError):
+    """The customer's personal data was erased: nothing more is written about them, and
+    nothing is sent to them."""
+
+
 class VersionConflictError(DomainError):
     """Someone else changed the aggregate first (optimistic concurrency)."""
 

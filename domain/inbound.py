@@ -312,6 +312,7 @@ class Inbound(CustomerDirectory):
             return self._unchanged(found, claim)
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        self._check_not_erased(conversation.customer_id)
         now = self.clock()
         published = check_published_at(published_at, now)
         message_id = uuid4()

@@ -1,4 +1,9 @@
-"""Natural-key indexes: aggregates whose id is a uuid5 of a key.
+"""Natural-key indexes: aggregates whose id is derived from a key.
+
+An identity's index id is a keyed hash of the address (:func:`keyed_id`, keyed by a
+secret derived from the master key), so the store alone cannot tell whether an address
+was ever a customer's; the other indexes key on channel ids (a tweet id, a Message-ID,
+a chat session), on a uuid5.
 
 Creating one twice is a version conflict in the store, so a second customer for the
 same identity, or a second record of the same tweet, can never be written, even by two
@@ -7,6 +12,8 @@ processes racing (the idea of the eventsourcing contentmanagement example's ``In
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -19,8 +26,15 @@ def key_id(kind: str, key: str) -> UUID:
     return uuid5(NAMESPACE, f"{kind}/{key}")
 
 
+def keyed_id(secret: bytes, kind: str, key: str) -> UUID:
+    """An id no one without ``secret`` can compute from the key (HMAC-SHA256)."""
+    digest = hmac.new(secret, f"{kind}/{key}".encode(), hashlib.sha256).digest()
+    return UUID(bytes=digest[:16], version=5)
+
+
 class IdentityIndex(Aggregate):
-    """Maps a customer identity (``email:ann@example.com``) to its customer."""
+    """Maps a customer identity (``email:ann@example.com``) to its customer, until that
+    customer is erased (``customer_id`` None: the address is free for a new customer)."""
 
     TOPIC = "parley.IdentityIndex"
 
@@ -29,10 +43,36 @@ class IdentityIndex(Aggregate):
 
     @staticmethod
     def create_id(key: str) -> UUID:
+        """The id of an index written before ids were keyed (read, never written)."""
         return key_id("identity", key)
+
+    @staticmethod
+    def keyed_id(secret: bytes, key: str) -> UUID:
+        return keyed_id(secret, "identity", key)
+
+    @classmethod
+    def claim(
+        cls, secret: bytes, *, key: str, customer_id: UUID, actor: str, timestamp: datetime
+    ) -> IdentityIndex:
+        """A new entry, under the keyed id of ``key``."""
+        return cls._create(
+            cls.Claimed,  # type: ignore[attr-defined]
+            id=cls.keyed_id(secret, key),
+            key=key, customer_id=customer_id, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
 
     @event("Claimed", topic="parley.IdentityIndex.Claimed")
     def __init__(self, key: str, customer_id: UUID, actor: str, timestamp: datetime) -> None:
+        self.key: str = key
+        self.customer_id: UUID | None = customer_id
+
+    @event("Released", topic="parley.IdentityIndex.Released")
+    def release(self, actor: str, timestamp: datetime) -> None:
+        """The customer was erased: the address belongs to no one."""
+        self.customer_id = None
+
+    @event("Reclaimed", topic="parley.IdentityIndex.Reclaimed")
+    def reclaim(self, key: str, customer_id: UUID, actor: str, timestamp: datetime) -> None:
         self.key = key
         self.customer_id = customer_id
 

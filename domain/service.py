@@ -23,6 +23,7 @@ from domain.conversation import Conversation
 from domain.customer import Customer
 from domain.exceptions import (
     ConversationNotFoundError,
+    CustomerErasedError,
     CustomerNotFoundError,
     DomainError,
     IdempotencyKeyReusedError,
@@ -35,11 +36,19 @@ from domain.exceptions import (
 from domain.idempotency import Claim, IdempotencyKey, IdempotentRequest, Replay
 from domain.indexes import IdentityIndex
 from domain.outcome import Outcome
+from domain.privacy import (
+    KeyRing,
+    PersonalDataError,
+    PersonalDataMapper,
+    decode_master_key,
+    derive,
+)
 
 Clock = Callable[[], datetime]
 A = TypeVar("A", bound=Aggregate)
 
 DEFAULT_KEY_TTL = timedelta(hours=24)
+MASTER_KEY_SETTING = "DATA_MASTER_KEY"  # the master key, base64 (app.config sets it)
 
 
 def utc_now() -> datetime:
@@ -64,8 +73,12 @@ class Service(Application):
         *,
         key_ttl: timedelta = DEFAULT_KEY_TTL,
         accounts: Mapping[str, str] | None = None,
+        seal_personal_data: bool = True,
     ) -> None:
+        """``seal_personal_data=False`` stores personal fields in the clear: only for
+        measuring what sealing costs (``bench.ingest``), never for a store with customers."""
         super().__init__(env=env)
+        self._attach_keys(seal_personal_data)
         self.clock = clock
         self.key_ttl = key_ttl
         # The brand's own account on each channel (X user id, From address): replies
@@ -81,6 +94,46 @@ class Service(Application):
         change how events are inserted behind Parley's configuration.
         """
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_mapper(self) -> PersonalDataMapper:
+        return self.factory.mapper(  # type: ignore[return-value]
+            transcoder=self.construct_transcoder(), mapper_class=PersonalDataMapper
+        )
+
+    def _attach_keys(self, seal: bool) -> None:
+        """The master key from the settings, the data keys from the recorder's table."""
+        encoded = self.env.get(MASTER_KEY_SETTING)
+        if not encoded:
+            self.close()
+            raise PersonalDataError(
+                "no master key: set PARLEY_MASTER_KEY (or PARLEY_MASTER_KEY_FILE); see"
+                " docs/operations.md, 'Personal data'"
+            )
+        master = decode_master_key(encoded)
+        self.index_secret = derive(master, "index-ids")
+        if not hasattr(self.recorder, "attach_key_ring"):
+            self.close()
+            raise PersonalDataError(
+                "this event store keeps no data keys: build its settings with"
+                " app.config.event_store_env (APPLICATION_RECORDER_TOPIC)"
+            )
+        self.keys = KeyRing(master, self.recorder)  # type: ignore[arg-type]
+        mapper = self.mapper
+        assert isinstance(mapper, PersonalDataMapper)
+        mapper.keys = self.keys if seal else None
+
+    def is_erased(self, customer_id: UUID) -> bool:
+        """Whether the customer's data key is destroyed (read from the key ring: no load)."""
+        if self.mapper.keys is None:  # type: ignore[attr-defined]
+            return False
+        exists, key = self.keys.lookup(customer_id)
+        return exists and key is None
+
+    def _check_not_erased(self, customer_id: UUID) -> None:
+        """Refuse to write personal data about an erased customer (their key is gone:
+        it could only be stored erased)."""
+        if self.is_erased(customer_id):
+            raise CustomerErasedError(f"customer {customer_id} was erased")
 
     def _check_total_order(self) -> None:
         """Refuse an insert path on which a follower could pass over a late commit.

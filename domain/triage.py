@@ -123,6 +123,7 @@ class Triage(Service):
         claim: Claim | None = None,
     ) -> Outcome:
         note_id = uuid4()
+        self._check_not_erased(self._load(Conversation, conversation_id).customer_id)
         return self.update(
             conversation_id,
             lambda c, now: c.add_note(note_id=note_id, body=body, actor=actor, timestamp=now),

@@ -76,6 +76,7 @@ FAILURE_CODES = (
     "no_channel",  # no adapter for this channel is configured
     "gave_up",  # retried as often as allowed
     "customer_left",  # a chat reply the visitor left before the widget showed it
+    "customer_erased",  # the customer was erased before it went out: it never will
 )
 OFF_CHANNEL = frozenset({"gave_up", "no_channel"})  # failures recorded without a call
 

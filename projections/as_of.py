@@ -8,11 +8,9 @@ an agent's).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 from projections.base import Batch, Projection
 from projections.db import ReadStore, SQLiteReadStore
@@ -49,11 +47,12 @@ def replayed(
     events: EventLog, projection: Projection, moment: datetime
 ) -> Iterator[tuple[ReadStore, int]]:
     """A read store holding ``projection`` as of ``moment``, and the last position in it."""
-    with tempfile.TemporaryDirectory(prefix="parley-as-of-") as scratch:
-        store = SQLiteReadStore(str(Path(scratch) / "as-of.sqlite"))
-        try:
-            bounded = UntilMoment(events, moment)
-            position = rebuild(store, bounded, projection)
-            yield store, position
-        finally:
-            store.close()
+    # In memory, not a temporary file: the replay holds customers' personal data, which
+    # must not be left in a deleted file's blocks on disk.
+    store = SQLiteReadStore(":memory:")
+    try:
+        bounded = UntilMoment(events, moment)
+        position = rebuild(store, bounded, projection)
+        yield store, position
+    finally:
+        store.close()

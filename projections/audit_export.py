@@ -13,12 +13,16 @@ from its bytes, each chain digest from the one before, up to the head.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from domain.values import plain
 from projections.audit_chain import GENESIS, AuditChain, Stored, stored_events
 
 FORMAT = "parley-audit-export/1"
@@ -72,7 +76,7 @@ def export_lines(
         if selected.takes(stored, getattr(event, "timestamp", None)):
             described = describe(event, stored.position)
             withheld = bool(described.get("redacted"))
-            yield {
+            line = {
                 "kind": "event", "position": stored.position,
                 "originator_id": stored.originator_id, "version": stored.version,
                 "topic": stored.topic,
@@ -80,6 +84,9 @@ def export_lines(
                 "salt": None if withheld else row["salt"],
                 "content": row["content"], "digest": row["digest"], "event": described,
             }  # fmt: skip
+            if chain.signing_key and not withheld and SEALED_MARK in stored.state:
+                line["vouched"] = vouch(chain.signing_key, stored.position, described)
+            yield line
         else:
             yield _link(row)
         row = next(chained, None)
@@ -87,6 +94,18 @@ def export_lines(
             progress(stored.position)
     heads = [h for h in chain.heads() if int(h["position"]) <= head["position"]]
     yield {"kind": "head", **head, "recorded_heads": heads}
+
+
+SEALED_MARK = b'"_sealed_"'  # in the stored bytes of an event with sealed personal fields
+
+
+def vouch(key: str, position: int, described: dict[str, Any]) -> str:
+    """The operator key's word for an event's readable form. Its sealed personal fields
+    cannot be opened offline (the standard library has no AES), so the chain proves
+    their ciphertext and this proves what the export says they hold."""
+    canonical = json.dumps(plain(described), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)  # fmt: skip
+    return hmac.new(key.encode(), f"{position}:{canonical}".encode(), hashlib.sha256).hexdigest()
 
 
 def _link(row: dict[str, Any], kind: str = "link") -> dict[str, Any]:

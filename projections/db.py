@@ -9,6 +9,7 @@ and schema, under a ``proj_`` prefix.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,6 +50,9 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+log = logging.getLogger(__name__)
+
+
 class ReadStore:
     """A connection source with one ``transaction()`` shape for both databases."""
 
@@ -65,6 +69,11 @@ class ReadStore:
 
     def analyze(self, tables: Iterable[str]) -> None:
         """Gather planner statistics for freshly built tables (where the planner needs them)."""
+
+    def forget_overwritten(self) -> None:
+        """Make the old versions of rows just overwritten (an erasure's) leave the files.
+        SQLite zeroes them in place (``secure_delete``) and empties its WAL here; on
+        PostgreSQL they stay in dead tuples until VACUUM (docs/operations.md)."""
 
     def close(self) -> None:
         raise NotImplementedError
@@ -134,6 +143,9 @@ class SQLiteReadStore(ReadStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Deleted and overwritten rows are zeroed, not left in free pages: an erased
+            # customer's previews must leave the file, not just the table.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -156,6 +168,13 @@ class SQLiteReadStore(ReadStore):
         """Nothing: the inbox's queries are planned on its indexes without statistics, and
         ``sqlite_stat1`` keeps a renamed table's rows under its old name, so statistics
         gathered on shadow tables would be orphaned at the swap."""
+
+    def forget_overwritten(self) -> None:
+        if self.path.startswith("file:"):
+            return  # in memory
+        busy, _, _ = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("the read store's WAL is in use: overwritten rows leave it later")
 
     def close(self) -> None:
         with self._lock:

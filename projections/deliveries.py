@@ -12,6 +12,7 @@ import binascii
 from typing import Any
 
 from domain import values as v
+from domain.privacy import ERASED
 from projections.base import Batch, Context, Projection, clean
 from projections.db import ReadStore, iso, timestamp
 
@@ -89,6 +90,28 @@ class Deliveries(Projection):
             ctx, position, event, status=v.FAILED, failure_code="bounced",
             last_error=clean(event.reason)[:2000], retry_at=None,
         )  # fmt: skip
+
+    def on_Customer_Erased(self, ctx: Context, position: int, event: Any) -> None:
+        """A failure's message may quote the address: it reads as erased, as a rebuild
+        (which sees the failures erased) writes it."""
+        conversations = [str(c) for c in event.conversation_ids]
+        if not conversations:
+            return
+        cache = ctx.rows["deliveries"]
+        marks = ", ".join("?" * len(conversations))
+        found = ctx.tx.all(
+            f"SELECT reply_id FROM {ctx.names['deliveries']} WHERE conversation_id IN ({marks})"
+            " AND last_error IS NOT NULL",
+            conversations,
+        )
+        keys = {str(r["reply_id"]) for r in found}
+        keys |= {
+            k for k, row in cache.rows.items() if row and row["conversation_id"] in conversations
+        }
+        for key in sorted(keys):
+            row = cache.get(key)
+            if row is not None and row["last_error"] is not None:
+                cache.put(key, dict(row, last_error=ERASED))
 
     def on_Conversation_RedeliveryRequested(self, ctx: Context, position: int, event: Any) -> None:
         self._change(ctx, position, event, status=v.QUEUED, retry_at=None)

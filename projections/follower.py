@@ -144,6 +144,8 @@ class Follower:
         except _HandlerFailedError:
             return self._apply_one_by_one(projection, key, names, batch)
         self._recovered(key)
+        if applied and any(event_type(e) == "Customer.Erased" for _, e in batch):
+            self.store.forget_overwritten()  # the erased previews' old pages leave the files
         return applied
 
     def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:

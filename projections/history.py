@@ -10,12 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from domain import values as v
+from domain.privacy import ERASED, erased_text
 from projections.base import Context, Projection, clean, preview
 from projections.db import ReadStore, Tx, iso, timestamp
 
 ENTRY_COLUMNS = (
     "position", "customer_id", "conversation_id", "kind", "channel", "public", "actor",
     "at", "summary",
+)  # fmt: skip
+# Kinds of entry whose summary is made of personal fields (``x:`` covers ``x:<anything>``).
+PERSONAL_KINDS = (
+    "conversation_opened", "message_received", "reply_queued:", "reply_delivery_failed",
+    "reply_bounced", "call_logged:", "automated:", "channel_switched",
+    "reopened", "registered", "identity_added",
 )  # fmt: skip
 
 
@@ -92,7 +99,7 @@ class CustomerHistory(Projection):
             position,
             event,
             "conversation_opened",
-            preview(event.body),
+            erased_text(event, preview(event.body)),
             public=event.public,
         )
 
@@ -102,7 +109,7 @@ class CustomerHistory(Projection):
             position,
             event,
             "message_received",
-            preview(event.body),
+            erased_text(event, preview(event.body)),
             channel=event.channel,
             public=event.public,
         )
@@ -113,7 +120,7 @@ class CustomerHistory(Projection):
             position,
             event,
             f"reply_queued:{event.kind}",
-            preview(event.body),
+            erased_text(event, preview(event.body)),
             channel=event.channel,
             public=event.public,
         )
@@ -122,16 +129,20 @@ class CustomerHistory(Projection):
         self._conversation_entry(ctx, position, event, "reply_delivered", event.external_id)
 
     def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
-        self._conversation_entry(ctx, position, event, "reply_delivery_failed", event.reason)
+        self._conversation_entry(
+            ctx, position, event, "reply_delivery_failed", erased_text(event, event.reason)
+        )
 
     def on_Conversation_ReplyBounced(self, ctx: Context, position: int, event: Any) -> None:
-        self._conversation_entry(ctx, position, event, "reply_bounced", event.reason)
+        self._conversation_entry(
+            ctx, position, event, "reply_bounced", erased_text(event, event.reason)
+        )
 
     def on_Conversation_CallLogged(self, ctx: Context, position: int, event: Any) -> None:
         minutes = round(event.duration_seconds / 60)
         self._conversation_entry(
             ctx, position, event, f"call_logged:{event.direction}",
-            preview(f"{minutes} min, {event.agent or event.actor}: {event.summary}"),
+            erased_text(event, preview(f"{minutes} min, {event.agent or event.actor}: {event.summary}")),
             channel=v.PHONE, public=False,
         )  # fmt: skip
 
@@ -139,7 +150,7 @@ class CustomerHistory(Projection):
         self, ctx: Context, position: int, event: Any
     ) -> None:
         self._conversation_entry(
-            ctx, position, event, f"automated:{event.kind}", preview(event.body),
+            ctx, position, event, f"automated:{event.kind}", erased_text(event, preview(event.body)),
             channel=event.channel, public=False,
         )  # fmt: skip
 
@@ -157,16 +168,21 @@ class CustomerHistory(Projection):
             position,
             event,
             "channel_switched",
-            f"{event.from_channel} -> {event.to_channel}"
-            + (f": {event.reason}" if event.reason else ""),
+            erased_text(
+                event,
+                f"{event.from_channel} -> {event.to_channel}"
+                + (f": {event.reason}" if event.reason else ""),
+            ),
             channel=event.to_channel,
         )
 
     def on_Conversation_Resolved(self, ctx: Context, position: int, event: Any) -> None:
-        self._conversation_entry(ctx, position, event, "resolved", event.resolution)
+        self._conversation_entry(
+            ctx, position, event, "resolved", erased_text(event, event.resolution)
+        )
 
     def on_Conversation_Reopened(self, ctx: Context, position: int, event: Any) -> None:
-        self._conversation_entry(ctx, position, event, "reopened", event.reason)
+        self._conversation_entry(ctx, position, event, "reopened", erased_text(event, event.reason))
 
     # ------------------------------------------------------------------ customers
     def on_Customer_Registered(self, ctx: Context, position: int, event: Any) -> None:
@@ -177,7 +193,7 @@ class CustomerHistory(Projection):
             event,
             customer_id=str(event.originator_id),
             kind="registered",
-            summary=f"{event.name or 'customer'} ({ways})",
+            summary=erased_text(event, f"{event.name or 'customer'} ({ways})"),
         )
 
     def on_Customer_IdentityAdded(self, ctx: Context, position: int, event: Any) -> None:
@@ -188,8 +204,30 @@ class CustomerHistory(Projection):
             event,
             customer_id=str(event.originator_id),
             kind="identity_added",
-            summary=f"{identity['kind']}:{identity['value']}",
+            summary=erased_text(event, f"{identity['kind']}:{identity['value']}"),
         )
+
+    def on_Customer_Erased(self, ctx: Context, position: int, event: Any) -> None:
+        """Entries whose summary came from personal fields read as erased, as a rebuild
+        (which sees those events erased) writes them; the rest of the story stays."""
+        ctx.flush_inserts()  # this batch's entries are in the table before they change
+        kinds = " OR ".join(f"kind {'LIKE' if k.endswith(':') else '='} ?" for k in PERSONAL_KINDS)
+        params = [f"{k}%" if k.endswith(":") else k for k in PERSONAL_KINDS]
+        owners = [str(o) for o in event.owners]
+        conversations = [str(c) for c in event.conversation_ids]
+        marks = ", ".join("?" * len(owners))
+        where = f"customer_id IN ({marks}) AND conversation_id IS NULL"
+        if conversations:
+            where = f"({where}) OR conversation_id IN ({', '.join('?' * len(conversations))})"
+        ctx.tx.run(
+            f"UPDATE {ctx.names['history']} SET summary = ? WHERE ({where}) AND ({kinds})",
+            [ERASED, *owners, *conversations, *params],
+        )
+        self._entry(
+            ctx, position, event, customer_id=str(event.originator_id), kind="erased",
+            summary=f"personal data erased ({len(event.owners)} record(s),"
+            f" {len(event.conversation_ids)} conversation(s))",
+        )  # fmt: skip
 
     def on_Customer_Merged(self, ctx: Context, position: int, event: Any) -> None:
         absorbed, survivor = str(event.originator_id), str(event.target_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from domain import values as v
 from domain.awaiting import Wait, customer_time
+from domain.privacy import ERASED, erased_text
 from domain.sla import DEFAULT_POLICY, SlaPolicy
 from projections.base import Context, Projection, clean, dumps, preview
 from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
@@ -157,7 +158,9 @@ class Inbox(Projection):
             "tags": "[]",
             "replied": 0,
             "unanswered_since": at,
-            "last_message_preview": preview(new_text(event.body, event.details)),
+            "last_message_preview": erased_text(
+                event, preview(new_text(event.body, event.details))
+            ),
             "last_message_at": at,
             "snoozed_until": None,
             "failed_deliveries": 0,
@@ -173,7 +176,9 @@ class Inbox(Projection):
         row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
         at = self._customer_time(event)
         changes: dict[str, Any] = {
-            "last_message_preview": preview(new_text(event.body, event.details)),
+            "last_message_preview": erased_text(
+                event, preview(new_text(event.body, event.details))
+            ),
             "last_message_at": timestamp(at),
             **self._waiting(self._wait(row).message(at)),
         }
@@ -200,7 +205,9 @@ class Inbox(Projection):
         wait = self._wait(row)
         began = customer_time(event.started_at, event.timestamp)
         changes: dict[str, Any] = {
-            "last_message_preview": preview(f"[{event.direction} call] {event.summary}"),
+            "last_message_preview": erased_text(
+                event, preview(f"[{event.direction} call] {event.summary}")
+            ),
             "last_message_at": timestamp(began),
         }
         if event.direction == "inbound":
@@ -208,6 +215,17 @@ class Inbox(Projection):
             if row.get("status") == v.SNOOZED:
                 changes |= {"status": v.OPEN, "snoozed_until": None}
         self._update(ctx, position, event, **changes, **self._waiting(wait.reply()))
+
+    def on_Customer_Erased(self, ctx: Context, position: int, event: Any) -> None:
+        """The customer's previews go: each reads as a rebuild (which sees the messages
+        erased) would write it. Nothing else of the row is personal."""
+        cache = ctx.rows["inbox"]
+        keys = [str(c) for c in event.conversation_ids]
+        cache.prefetch(keys)
+        for key in keys:
+            row = cache.get(key)
+            if row is not None and row["last_message_preview"] is not None:
+                cache.put(key, dict(row, last_message_preview=ERASED))
 
     def on_Conversation_AutomatedMessageReceived(
         self, ctx: Context, position: int, event: Any

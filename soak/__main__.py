@@ -18,8 +18,9 @@ from soak.load import Agent, Record
 from soak.report import checks_table, latency_table, say
 
 AGENTS = 6
-# The drain waits at most this, or as long as the load ran if longer: on 2 busy cores two
-# workers fall behind the load's replies (quick: up to 118 s of backlog; 3 min: 173 s).
+# The drain waits at most this, or twice as long as the load ran if longer: on 2 busy
+# cores two workers fall behind the load's replies (quick: up to 118 s of backlog; 3 min:
+# 173 s); it stops sooner when replies stop getting outcomes (checks.STALL_SECONDS).
 DRAIN_SECONDS = 180.0
 
 
@@ -65,7 +66,7 @@ def soak(store: str, seconds: float, seed: int, keep: bool) -> bool:
             agent.join(timeout=200)
         say(f"[{store}] load stopped: {len(record.answers)} writes answered,"
             f" {len(record.attempts)} requests; draining")  # fmt: skip
-        took = drain(deployment, record, start_position, max(DRAIN_SECONDS, seconds))
+        took = drain(deployment, record, start_position, max(DRAIN_SECONDS, 2 * seconds))
         say(f"[{store}] drained in {took:.0f} s; checking")
         checks = run_checks(deployment, record, start_position)
         errors = [e for a in agents for e in a.errors]

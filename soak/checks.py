@@ -40,12 +40,19 @@ def _get(deployment: Deployment, path: str, role: str = "supervisor") -> Any:
 
 
 def global_log(deployment: Deployment, after: int = 0) -> list[dict[str, Any]]:
+    return log_since(deployment, after)[0]
+
+
+def log_since(deployment: Deployment, after: int) -> tuple[list[dict[str, Any]], int]:
+    """The log's events after ``after``, and the position to read on from next time."""
     events: list[dict[str, Any]] = []
     while True:
         page = _get(deployment, f"/v1/events?after={after}&limit=500")
         events += page["items"]
+        if events:
+            after = max(after, int(events[-1]["position"]))
         if page["next_cursor"] is None:
-            return events
+            return events, after
         after = page["next_cursor"]
 
 
@@ -68,16 +75,32 @@ def _final_reply_states(events: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return replies
 
 
+STALL_SECONDS = 120.0  # the drain gives up when no reply got an outcome for this long
+
+
 def drain(deployment: Deployment, record: Record, after: int, timeout: float) -> float:
-    """Wait until every reply has an outcome and the read models caught up; seconds taken."""
+    """Wait until every reply has an outcome and the read models caught up; seconds taken.
+
+    It reads the log once, then only what is new (re-reading it whole each time would
+    compete with the workers it waits for), and stops early when the replies without an
+    outcome stop getting fewer for :data:`STALL_SECONDS`: stuck, not slow.
+    """
     began = time.monotonic()
     worker_channels = {"x_public", "x_dm", "email"}
+    events: list[dict[str, Any]] = []
+    cursor, fewest, moved = after, None, began
     while time.monotonic() - began < timeout:
-        states = _final_reply_states(global_log(deployment, after))
+        new, cursor = log_since(deployment, cursor)
+        events += new
+        states = _final_reply_states(events)
         open_ = [r for r in states.values() if r["channel"] in worker_channels and not r["outcome"]]
         if not open_:
             break
-        time.sleep(2)
+        if fewest is None or len(open_) < fewest:
+            fewest, moved = len(open_), time.monotonic()
+        elif time.monotonic() - moved > STALL_SECONDS:
+            break
+        time.sleep(5)
     while time.monotonic() - began < timeout:
         rows = _get(deployment, "/v1/ops/projections", role="ops")
         items = rows.get("items", rows) if isinstance(rows, dict) else rows

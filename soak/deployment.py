@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from bench.serving import PARLEY, ROOT, environment, free_port
+from domain.privacy import new_master_key
 from soak.processes import Supervised, Supervisor
 from soak.servers import Postgres, Redis
 from tests.support.smtp_sink import SmtpSink
@@ -83,6 +84,7 @@ class Deployment:
         self.sink = SmtpSink(port=free_port(), directory=self.root / "mail")
         self.sink.start()
         self.env = environment(store) | {
+            "PARLEY_MASTER_KEY": new_master_key(),  # every process of the deployment seals alike
             "PARLEY_REDIS_URL": self.redis.url,
             "PARLEY_X_API_BASE_URL": self.x_base,
             "PARLEY_X_CONSUMER_KEY": "soak-key",

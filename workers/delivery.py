@@ -99,6 +99,11 @@ class Delivery:
             return Result("skipped", "delivered already")
         if reply["status"] == v.FAILED:
             return Result("skipped", "failed; waiting for an operator's retry")
+        if reply["customer_erased"]:
+            return self._refused(
+                conversation_id, reply_id, int(reply["attempts"]), "customer_erased",
+                "the customer's personal data was erased before the reply went out",
+            )  # fmt: skip
         dispatched = reply.get("dispatched_at")
         if (
             reply["status"] == v.SENDING

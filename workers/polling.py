@@ -89,10 +89,13 @@ class XPoller:
             except VersionConflictError as error:
                 # Not recorded, and worth recording: the cursor stays before it, so the
                 # next poll reads it again.
-                log.warning("X %s %s: %s; read again next poll", name, contact.external_id, error)
+                log.warning("X %s %s: %s; read again next poll", name, contact.external_id,
+                            type(error).__name__)  # fmt: skip
                 break
             except DomainError as error:  # e.g. older than the window contacts are held to
-                log.warning("X %s %s not recorded: %s", name, contact.external_id, error)
+                # Its kind only: a refusal's message can quote the sender's identity.
+                log.warning("X %s %s not recorded: %s (%s)", name, contact.external_id,
+                            type(error).__name__, error.field or "-")  # fmt: skip
             if at is not None:
                 newest = at if newest is None else max(newest, at)
         if newest is not None:

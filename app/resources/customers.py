@@ -13,7 +13,7 @@ from app.schemas.common import OutcomeSchema, to_identity
 from app.schemas.readmodels import HistoryPageSchema, HistoryQueryArgsSchema
 from app.state import application
 from app.writes import execute, expected_version
-from domain.access import MANAGE_IDENTITIES, MERGE, OPEN, READ
+from domain.access import ERASE, MANAGE_IDENTITIES, MERGE, OPEN, READ
 from domain.customer import Customer
 from domain.exceptions import CustomerNotFoundError
 from projections.history import customer_timeline
@@ -35,6 +35,7 @@ def _view(customer: Customer) -> tuple[dict[str, Any], int, dict[str, str]]:
         "registered_at": customer.registered_at,
         "merged_into": customer.merged_into,
         "absorbed": customer.absorbed,
+        "erased_at": customer.erased_at,
     }
     return body, 200, {"ETag": f'"{customer.version}"'}
 
@@ -123,6 +124,29 @@ def unmerge_customer(customer_id: UUID) -> Any:
         lambda claim: application().unmerge_customer(
             customer_id,
             actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
+        )
+    )
+
+
+@blp.route("/<uuid:customer_id>/erasure", methods=["POST"])
+@requires(ERASE)
+@blp.arguments(s.ErasureRequestSchema)
+@blp.write("eraseCustomer", 200, s.ErasureSchema)
+def erase_customer(data: dict[str, Any], customer_id: UUID) -> Any:
+    """Erase the customer's personal data (and that of customers merged into it)
+
+    Their data keys are destroyed: every message, note, name and address of theirs reads
+    `[erased]` from now on, in every view, export and replay; who did what, when, on which
+    channel, and the SLA figures stay. It cannot be undone. An erased customer's addresses
+    are free: a new contact from one starts a new customer.
+    """
+    return execute(
+        lambda claim: application().erase_customer(
+            customer_id,
+            actor=current_principal().actor,
+            reference=data["reference"],
             expected_version=expected_version(),
             claim=claim,
         )

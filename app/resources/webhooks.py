@@ -132,7 +132,11 @@ def x_activity() -> Any:
                 headers={"Retry-After": "1"},
             )  # fmt: skip
         except DomainError as error:  # e.g. a delivery older than the window: drop it
-            current_app.logger.warning("X webhook %s refused: %s", contact.external_id, error)
+            # Its kind only: a refusal's message can quote the sender's identity.
+            current_app.logger.warning(
+                "X webhook %s refused: %s (%s)", contact.external_id, type(error).__name__,
+                error.field or "-",
+            )  # fmt: skip
             counts["ignored"] += 1
             continue
         counts["recorded" if outcome.extra.get("created") else "seen"] += 1

@@ -117,7 +117,18 @@ class EventSchema(Schema):
     version = fields.Integer()
     timestamp = fields.DateTime()
     actor = fields.String(allow_none=True)
-    data = fields.Dict(metadata={"description": "the event's own fields"})
+    data = fields.Dict(
+        metadata={
+            "description": "the event's own fields; one with personal data names whose key"
+            " seals them (key_owner, customer_id or the customer's own id)"
+        }
+    )
+    erased = fields.Boolean(
+        metadata={
+            "description": "present (true) when the customer's personal data was erased:"
+            " the personal fields read [erased]"
+        }
+    )
     redacted = fields.List(
         fields.String(),
         metadata={"description": "fields withheld from this token's role (null in data)"},

@@ -39,12 +39,51 @@ class LookupArgsSchema(StrictSchema):
         check_identity_value(data)
 
 
+class KnownIdentitySchema(Schema):
+    """An identity as recorded: once the customer is erased, ``value`` and ``handle`` read
+    ``[erased]``."""
+
+    kind = fields.String(validate=validate.OneOf(("x", "email", "phone")))
+    value = fields.String()
+    handle = fields.String(allow_none=True)
+
+
+class ErasureRequestSchema(StrictSchema):
+    reference = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "the request's own reference (a ticket number), kept in the log"
+            " in the clear: never personal data"
+        },
+    )
+
+
+class ErasureSchema(Schema):
+    id = fields.UUID(required=True, metadata={"description": "the customer erased"})
+    version = fields.Integer(required=True)
+    position = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the erasure's global position; null if erased before"},
+    )
+    already = fields.Boolean(
+        metadata={"description": "true: it was erased before; nothing changed"}
+    )
+    conversations = fields.Integer(
+        metadata={"description": "conversations whose personal data reads as erased now"}
+    )
+
+
 class CustomerSchema(Schema):
     id = fields.UUID()
     version = fields.Integer()
-    name = fields.String(allow_none=True)
+    name = fields.String(allow_none=True, metadata={"description": "[erased] once erased"})
     identities = fields.List(
-        fields.Nested(IdentitySchema), metadata={"description": "its own and merged-in ones"}
+        fields.Nested(KnownIdentitySchema), metadata={"description": "its own and merged-in ones"}
+    )
+    erased_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when its personal data was erased"}
     )
     registered_at = fields.DateTime()
     merged_into = fields.UUID(allow_none=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.privacy import ERASED_FLAG
 from domain.values import plain
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
@@ -20,7 +21,9 @@ def describe_event(
     notes) withholds the bodies of private notes: ``null``, and named in ``redacted``."""
     topic = getattr(type(event), "TOPIC", f"{type(event).__module__}:{type(event).__qualname__}")
     _, aggregate, name = (["", *topic.split(".")])[-3:]
-    data = {k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE | REDACTED}
+    data = {
+        k: plain(x) for k, x in vars(event).items() if k not in ENVELOPE | REDACTED | {ERASED_FLAG}
+    }
     described = {
         "aggregate_id": event.originator_id,
         "aggregate": aggregate,
@@ -33,6 +36,8 @@ def describe_event(
     }
     if position is not None:
         described["position"] = position
+    if getattr(event, ERASED_FLAG, False):
+        described["erased"] = True
     if not private and (withheld := PRIVATE.get(name)):
         data.update(dict.fromkeys(withheld))
         described["redacted"] = list(withheld)

@@ -119,3 +119,18 @@ def test_webhooks_answer_404_when_x_is_not_configured(client) -> None:
 
     assert_problem(client.post("/webhooks/x", data=body, headers=signed(body)), 404)
     assert_problem(client.get("/webhooks/x", query_string={"crc_token": "x"}), 404)
+
+
+def test_a_refused_delivery_is_logged_by_its_kind_not_its_message(
+    x_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refusal's message can quote the sender's identity: only its kind reaches the log."""
+    body = tweet_event("1800000000000000045", created_at="Mon Nov 02 08:59:00 +0000 2020")
+
+    with caplog.at_level("WARNING"):
+        response = x_app.test_client().post("/webhooks/x", data=body, headers=signed(body))
+
+    assert response.get_json() == {"recorded": 0, "seen": 0, "ignored": 1}
+    [line] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert line == "X webhook 1800000000000000045 refused: InvalidValueError (published_at)"
+    assert "2244994945" not in caplog.text

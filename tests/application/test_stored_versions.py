@@ -15,8 +15,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from app.config import Settings, event_store_env
 from domain import values as v
-from domain.application import Conversations
+from domain.application import Clock, Conversations
+from domain.privacy import ERASED, ERASURE_TOPIC, SEALINGS
+from domain.values import Identity
 
 FIXTURE = Path(__file__).parent / "fixtures" / "events_v1.json"
 
@@ -159,3 +162,59 @@ def test_every_conversation_event_as_stored_today_loads(application: Conversatio
     assert mail.calls[0]["duration_seconds"] == 120
     assert mail.messages[0]["details"]["attachments"][0]["filename"] == "r.pdf"
     assert (chat.chat_session, chat.chat_ended) == ("s-fixture-1", True)
+
+
+FIXTURE_V4 = Path(__file__).parent / "fixtures" / "events_v4.json"
+
+
+def test_every_sealed_event_as_stored_today_opens_with_its_keys(
+    store: dict[str, str], clock: Clock
+) -> None:
+    """``fixtures/events_v4.json`` (``python -m tests.support.sealed_fixture``): every event
+    type with personal data, sealed, with the data keys and master key that open them,
+    and a customer erased; a later version must still read them."""
+    fixture = json.loads(FIXTURE_V4.read_text())
+    assert set(SEALINGS) | {ERASURE_TOPIC, "parley.IdentityIndex.Released"} <= {
+        e["topic"] for e in fixture["events"]
+    }, "an event type with personal data is missing from fixtures/events_v4.json"
+    assert not [e["topic"] for e in fixture["events"] if "pii" in e["state"].lower()]
+    settings = Settings.from_env({**store, "PARLEY_MASTER_KEY": fixture["master_key"]})
+    app = Conversations(env=event_store_env(settings, create_tables=True), clock=clock)
+    try:
+        postgres = store.get("PARLEY_STORE") == "postgres"
+        schema = app.recorder.datastore.schema if postgres else ""  # type: ignore[attr-defined]
+        table = f'"{schema}".parley_data_keys' if postgres else "parley_data_keys"
+        with app.recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
+            for row in fixture["data_keys"]:
+                owner = UUID(row["owner_id"])
+                c.execute(
+                    f"INSERT INTO {table} (owner_id, wrapped, created_at, destroyed_at)"
+                    + (" VALUES (%s, %s, %s, %s)" if postgres else " VALUES (?, ?, ?, ?)"),
+                    (owner if postgres else owner.hex,
+                     None if row["wrapped"] is None else bytes.fromhex(row["wrapped"]),
+                     row["created_at"], row["destroyed_at"]),
+                )  # fmt: skip
+        app.recorder.insert_events(
+            [
+                StoredEvent(
+                    originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
+                    topic=e["topic"], state=e["state"].encode(),
+                )
+                for e in fixture["events"]
+            ]
+        )  # fmt: skip
+
+        case = app.get_conversation(UUID(fixture["case"]))
+        assert case.subject == "PII order 17" and case.messages[1]["body"] == "PII: any news?"
+        assert case.replies[fixture["reply_id"]]["body"] == "PII: refunded to 4242"
+        assert case.notes[0]["body"] == "PII: called her bank"
+        assert case.calls[0]["number"] == "+44 PII 7946 0958"
+        bea = app.get_customer(UUID(fixture["customer"]))
+        assert bea.name == "PII Bea Example" and len(bea.identities) == 2
+        assert app.find_customer(Identity("email", "pii-bea@example.com")).id == bea.id  # type: ignore[union-attr]
+        erased = app.get_conversation(UUID(fixture["erased_case"]))
+        assert erased.messages[0]["body"] == ERASED
+        assert app.get_customer(UUID(fixture["erased"])).erased_at is not None
+        assert app.find_customer(Identity("x", "9990001")).id == UUID(fixture["new_customer"])  # type: ignore[union-attr]
+    finally:
+        app.close()

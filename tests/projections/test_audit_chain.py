@@ -65,8 +65,9 @@ def test_an_untouched_log_verifies(chained) -> None:  # type: ignore[no-untyped-
 
 def test_an_altered_row_is_named(chained) -> None:  # type: ignore[no-untyped-def]
     app, chain, tamper, _ = chained
-    note = next(p for p in range(1, head(app) + 1) if b"note 1" in bytes(tamper.row(p)[3]))
-    tamper.alter(note, b"note 1", b"note X")
+    # A note's body is sealed (ciphertext); its actor, like every non-personal field, is not.
+    note = next(p for p in range(1, head(app) + 1) if b"NoteAdded" in tamper.row(p)[2].encode())
+    tamper.alter(note, AGENT.encode(), b"agent:mallory")
     assert findings(app, chain) == [("altered", note)]
 
 
@@ -135,17 +136,26 @@ def test_an_export_verifies_offline_and_a_changed_byte_does_not(chained, tmp_pat
     assert ok.stdout.startswith(f"OK: {head(app)} events")
 
     text = path.read_text()
-    changed = text.replace("parcel 1 is late", "parcel 1 is fine")  # the readable form only
+    # A message's text is sealed: its readable form is vouched for by the operator key.
+    changed = text.replace("parcel 1 is late", "parcel 1 is fine")
+    assert changed != text
+    # An actor is in the clear: the stored bytes themselves say it.
+    actor = text.replace(f'"actor": "{AGENT}"', '"actor": "agent:mallory"', 1)
+    assert actor != text
     state_line = next(line for line in text.splitlines() if '"kind": "event"' in line)
     record = json.loads(state_line)
     record["state"] = record["state"][:-4] + ("AAAA" if record["state"][-4:] != "AAAA" else "BBBB")
     flipped = text.replace(state_line, json.dumps(record))
-    for name, body in (("flipped", flipped), ("changed", changed)):
+    for name, body, key in (("flipped", flipped, ()), ("actor", actor, ()),
+                            ("changed", changed, ("--key", "operator-key"))):  # fmt: skip
         bad = tmp_path / f"{name}.ndjson"
         bad.write_text(body)
-        refused = _verifies(bad)
-        assert refused.returncode == 1 and "FAILED" in refused.stdout, refused.stdout
-    assert "readable event" in _verifies(tmp_path / "changed.ndjson").stdout
+        refused = _verifies(bad, *key)
+        assert refused.returncode == 1 and "FAILED" in refused.stdout, (name, refused.stdout)
+    assert "readable event" in _verifies(tmp_path / "actor.ndjson").stdout
+    assert "vouched for" in _verifies(tmp_path / "changed.ndjson", "--key", "operator-key").stdout
+    unkeyed = _verifies(tmp_path / "changed.ndjson")  # without the key: said to be unchecked
+    assert unkeyed.returncode == 0 and "unchecked (give --key)" in unkeyed.stdout
     assert _verifies(path, "--key", "another-key").returncode == 1  # the heads' signatures
 
 

@@ -387,3 +387,16 @@ def test_two_messages_racing_into_one_case_are_both_recorded(rig: Rig) -> None:
     assert errors == []
     bodies = sorted(m["body"] for m in rig.app.get_conversation(cid).messages[1:])
     assert bodies == ["and 0", "and 1"]
+
+
+def test_a_reply_queued_before_its_customer_was_erased_never_goes_out(rig: Rig) -> None:
+    cid, _ = a_mention(rig)
+    reply_id = queue(rig, cid, body="Ann, we will send it to 3 Quarry Lane")
+    customer = rig.app.get_conversation(cid).customer_id
+    rig.app.erase_customer(customer, actor="supervisor:sue")
+
+    rig.run(until=lambda: rig.reply(cid, reply_id)["status"] == v.FAILED)
+
+    assert rig.x.state()["tweets"] == []
+    reply = rig.reply(cid, reply_id)
+    assert (reply["failure_code"], reply["body"]) == ("customer_erased", "[erased]")

@@ -1,0 +1,185 @@
+"""Customers' data keys, kept apart from the events: the event store's recorders, with a
+``parley_data_keys`` table of their own beside the events table.
+
+A new key is written in the transaction that stores the first event sealed with it, and
+an erasure destroys its keys in the transaction that stores its ``Erased`` event
+(:class:`domain.privacy.KeyRing` hands both over). A destroyed key's row stays, with no
+key in it, so "erased" and "lost" are told apart. Destroying overwrites the bytes:
+SQLite with ``secure_delete`` and a truncating WAL checkpoint after the commit;
+PostgreSQL with a ``VACUUM`` of the keys table after it (see docs/operations.md for what
+backups and WAL archives need).
+
+Selected by ``app.config.event_store_env`` (``APPLICATION_RECORDER_TOPIC``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from domain.privacy import KeyRing
+
+TABLE = "parley_data_keys"
+log = logging.getLogger("parley.keystore")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class _KeyKeeping:
+    """What both recorders share: the key ring, and its pending writes per save."""
+
+    key_ring: KeyRing | None = None
+
+    def attach_key_ring(self, ring: KeyRing) -> None:
+        self.key_ring = ring
+
+    def _pending(self) -> tuple[dict[UUID, bytes], set[UUID]]:
+        if self.key_ring is None:
+            return {}, set()
+        return self.key_ring.take_pending()
+
+
+class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (owner_id TEXT PRIMARY KEY, wrapped BLOB,"
+            " created_at TEXT NOT NULL, destroyed_at TEXT)",
+        ]
+
+    def select_data_key(self, owner: UUID) -> tuple[bool, bytes | None]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT wrapped FROM {TABLE} WHERE owner_id = ?", (owner.hex,))
+            row = c.fetchone()
+        return (False, None) if row is None else (True, row["wrapped"])
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self.key_ring is None:
+            return super().insert_events(stored_events, **kwargs)
+        with self.key_ring.saving():
+            destroyed = bool(self.key_ring.take_pending()[1])
+            ids = super().insert_events(stored_events, **kwargs)
+        if destroyed:
+            self._truncate_wal()
+        return ids
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        created, destroyed = self._pending()
+        if created:
+            c.executemany(
+                f"INSERT INTO {TABLE} (owner_id, wrapped, created_at) VALUES (?, ?, ?)",
+                [(owner.hex, wrapped, _now()) for owner, wrapped in created.items()],
+            )
+        if destroyed:
+            c.execute("PRAGMA secure_delete = ON")  # the old key's bytes are zeroed
+            now = _now()
+            for owner in destroyed:
+                c.execute(
+                    f"INSERT INTO {TABLE} (owner_id, wrapped, created_at, destroyed_at)"
+                    " VALUES (?, NULL, ?, ?) ON CONFLICT (owner_id) DO UPDATE SET"
+                    " wrapped = NULL, destroyed_at = excluded.destroyed_at",
+                    (owner.hex, now, now),
+                )
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def _truncate_wal(self) -> None:
+        """Copy the WAL into the database and empty it, so no earlier page image (one
+        with the key in it) is left in the log file."""
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            return
+        conn = sqlite3.connect(pool.db_name, uri=True, isolation_level=None, timeout=10)
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                log.warning("the WAL is still in use: erased keys leave it at the next checkpoint")
+        finally:
+            conn.close()
+
+
+class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} (owner_id uuid PRIMARY KEY,"
+                " wrapped bytea, created_at timestamptz NOT NULL, destroyed_at timestamptz)"
+            ).format(schema=Identifier(self.datastore.schema), table=Identifier(TABLE))
+        )
+        self._keys = SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(TABLE)
+        )
+
+    def select_data_key(self, owner: UUID) -> tuple[bool, bytes | None]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT wrapped FROM {} WHERE owner_id = %s").format(self._keys), (owner,)
+            )
+            row = curs.fetchone()
+        if row is None:
+            return False, None
+        wrapped = row["wrapped"]
+        return True, None if wrapped is None else bytes(wrapped)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self.key_ring is None:
+            return super().insert_events(stored_events, **kwargs)
+        with self.key_ring.saving():
+            destroyed = bool(self.key_ring.take_pending()[1])
+            ids = super().insert_events(stored_events, **kwargs)
+        if destroyed:
+            self._vacuum()
+        return ids
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        created, destroyed = self._pending()
+        now = datetime.now(UTC)
+        if created:
+            curs.executemany(
+                SQL("INSERT INTO {} (owner_id, wrapped, created_at) VALUES (%s, %s, %s)").format(
+                    self._keys
+                ),
+                [(owner, wrapped, now) for owner, wrapped in created.items()],
+            )
+        for owner in destroyed:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (owner_id, wrapped, created_at, destroyed_at)"
+                    " VALUES (%s, NULL, %s, %s) ON CONFLICT (owner_id) DO UPDATE SET"
+                    " wrapped = NULL, destroyed_at = excluded.destroyed_at"
+                ).format(self._keys),
+                (owner, now, now),
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def _vacuum(self) -> None:
+        """Reclaim the destroyed keys' old row versions now, not at autovacuum's leisure."""
+        try:
+            with self.datastore.get_connection() as conn:
+                conn.execute(SQL("VACUUM {}").format(self._keys))
+        except Exception as error:  # the erasure stands; the space is reclaimed later
+            log.warning("VACUUM of the data keys failed: %s", type(error).__name__)
