@@ -6,8 +6,8 @@ an erasure destroys its keys in the transaction that stores its ``Erased`` event
 (:class:`domain.privacy.KeyRing` hands both over). A destroyed key's row stays, with no
 key in it, so "erased" and "lost" are told apart. Destroying overwrites the bytes:
 SQLite with ``secure_delete`` and a truncating WAL checkpoint after the commit;
-PostgreSQL with a ``VACUUM`` of the keys table after it (see docs/operations.md for what
-backups and WAL archives need).
+PostgreSQL with a ``VACUUM FULL`` of the keys table after it (see docs/operations.md for
+what that does not reach: freed blocks, WAL archives, backups).
 
 Selected by ``app.config.event_store_env`` (``APPLICATION_RECORDER_TOPIC``).
 """
@@ -28,7 +28,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.privacy import KeyRing
+from domain.privacy import DESTROY, KeyRing
 
 TABLE = "parley_data_keys"
 log = logging.getLogger("parley.keystore")
@@ -46,10 +46,10 @@ class _KeyKeeping:
     def attach_key_ring(self, ring: KeyRing) -> None:
         self.key_ring = ring
 
-    def _pending(self) -> tuple[dict[UUID, bytes], set[UUID]]:
-        if self.key_ring is None:
-            return {}, set()
-        return self.key_ring.take_pending()
+    def _pending(self, kwargs: dict[str, Any]) -> tuple[dict[UUID, bytes], list[UUID]]:
+        """The keys this save stores, and those it destroys (an erasure's)."""
+        created = {} if self.key_ring is None else self.key_ring.take_pending()
+        return created, list(kwargs.get(DESTROY) or ())
 
 
 class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
@@ -69,22 +69,26 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
             row = c.fetchone()
         return (False, None) if row is None else (True, row["wrapped"])
 
+    def insert_data_key(self, owner: UUID, wrapped: bytes) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {TABLE} (owner_id, wrapped, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (owner_id) DO NOTHING",
+                (owner.hex, wrapped, _now()),
+            )
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if self.key_ring is None:
-            return super().insert_events(stored_events, **kwargs)
-        with self.key_ring.saving():
-            destroyed = bool(self.key_ring.take_pending()[1])
-            ids = super().insert_events(stored_events, **kwargs)
-        if destroyed:
+        ids = super().insert_events(stored_events, **kwargs)
+        if kwargs.get(DESTROY):
             self._truncate_wal()
         return ids
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        created, destroyed = self._pending()
+        created, destroyed = self._pending(kwargs)
         if created:
             c.executemany(
                 f"INSERT INTO {TABLE} (owner_id, wrapped, created_at) VALUES (?, ?, ?)",
@@ -108,13 +112,19 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
         pool = self.datastore.pool
         if pool.is_sqlite_memory_mode:
             return
-        conn = sqlite3.connect(pool.db_name, uri=True, isolation_level=None, timeout=10)
-        try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if busy:
-                log.warning("the WAL is still in use: erased keys leave it at the next checkpoint")
-        finally:
-            conn.close()
+        try:  # the erasure is committed whatever happens here
+            conn = sqlite3.connect(pool.db_name, uri=True, isolation_level=None, timeout=2)
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as error:
+            busy = f"{type(error).__name__}"
+        if busy:
+            log.warning(
+                "the WAL is in use (%s): destroyed keys may stay in it until a truncating"
+                " checkpoint (PRAGMA wal_checkpoint(TRUNCATE) with no reader active)", busy,
+            )  # fmt: skip
 
 
 class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
@@ -141,22 +151,28 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
         wrapped = row["wrapped"]
         return True, None if wrapped is None else bytes(wrapped)
 
+    def insert_data_key(self, owner: UUID, wrapped: bytes) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (owner_id, wrapped, created_at) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (owner_id) DO NOTHING"
+                ).format(self._keys),
+                (owner, wrapped, datetime.now(UTC)),
+            )
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if self.key_ring is None:
-            return super().insert_events(stored_events, **kwargs)
-        with self.key_ring.saving():
-            destroyed = bool(self.key_ring.take_pending()[1])
-            ids = super().insert_events(stored_events, **kwargs)
-        if destroyed:
+        ids = super().insert_events(stored_events, **kwargs)
+        if kwargs.get(DESTROY):
             self._vacuum()
         return ids
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        created, destroyed = self._pending()
+        created, destroyed = self._pending(kwargs)
         now = datetime.now(UTC)
         if created:
             curs.executemany(
@@ -177,9 +193,11 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
 
     def _vacuum(self) -> None:
-        """Reclaim the destroyed keys' old row versions now, not at autovacuum's leisure."""
+        """Rewrite the (small) keys table now, without the destroyed keys' old row
+        versions, rather than leave them in dead tuples until autovacuum (docs/operations.md:
+        what PostgreSQL still keeps)."""
         try:
             with self.datastore.get_connection() as conn:
-                conn.execute(SQL("VACUUM {}").format(self._keys))
+                conn.execute(SQL("VACUUM FULL {}").format(self._keys))
         except Exception as error:  # the erasure stands; the space is reclaimed later
             log.warning("VACUUM of the data keys failed: %s", type(error).__name__)

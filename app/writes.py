@@ -62,7 +62,9 @@ def idempotent_request() -> IdempotentRequest | None:
     return IdempotentRequest(
         principal=current_principal().actor,
         key=key,
-        fingerprint=fingerprint(f"{request.method} {request.path}", body),
+        fingerprint=fingerprint(
+            f"{request.method} {request.path}", body, application().fingerprint_secret
+        ),
     )
 
 

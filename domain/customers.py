@@ -58,31 +58,43 @@ class CustomerDirectory(Service):
         return self.customer_of(index.customer_id)
 
     def _identity_index(self, key: str) -> IdentityIndex | None:
-        """The index entry of an identity: under its keyed id, or under the plain uuid5
-        id a store written before keyed ids holds."""
-        for index_id in (
-            IdentityIndex.keyed_id(self.index_secret, key),
-            IdentityIndex.create_id(key),
-        ):
-            try:
-                index: IdentityIndex = self.repository.get(index_id)
-            except AggregateNotFoundError:
-                continue
-            return index
-        return None
+        """The entry giving ``key`` to a customer now, if any."""
+        return self._identity_entries(key)[0]
+
+    def _identity_entries(self, key: str) -> tuple[IdentityIndex | None, int]:
+        """The live entry of an identity (or None), and the generation a new one takes.
+
+        The plain uuid5 id of a store written before keyed ids is read first; then the
+        keyed ids, generation by generation, past entries of erased customers."""
+        legacy = self._get_index(IdentityIndex.create_id(key))
+        if legacy is not None and legacy.customer_id is not None:
+            return legacy, 0
+        generation = 0
+        while (
+            index := self._get_index(IdentityIndex.keyed_id(self.index_secret, key, generation))
+        ) is not None:
+            if index.customer_id is not None:
+                return index, generation
+            generation += 1
+        return None, generation
+
+    def _get_index(self, index_id: UUID) -> IdentityIndex | None:
+        try:
+            index: IdentityIndex = self.repository.get(index_id)
+        except AggregateNotFoundError:
+            return None
+        return index
 
     def _claim_identity(
         self, key: str, customer: Customer, actor: str, now: datetime
     ) -> IdentityIndex:
-        """An index entry giving ``key`` to ``customer``: a new one, or one an erased
-        customer released (claimed again, so a race for it is a version conflict)."""
-        released = self._identity_index(key)
-        if released is not None and released.customer_id is None:
-            released.reclaim(key=key, customer_id=customer.id, actor=actor, timestamp=now)
-            return released
+        """A new index entry giving ``key`` to ``customer``, of the next free generation
+        (so a race for it is a conflict on creating one aggregate)."""
+        _, generation = self._identity_entries(key)
         return IdentityIndex.claim(
-            self.index_secret, key=key, customer_id=customer.id, actor=actor, timestamp=now
-        )
+            self.index_secret, key=key, generation=generation, customer_id=customer.id,
+            actor=actor, timestamp=now,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ writing
     def _resolve_customer(

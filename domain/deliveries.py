@@ -193,6 +193,7 @@ class Deliveries(CustomerDirectory):
         screen; a repeat is a no-op. X and e-mail replies are recorded by the workers."""
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        self._check_not_erased(conversation.customer_id)  # its text is gone: never shown
         reply = conversation._reply(reply_id)
         if reply["channel"] not in v.PULLED_CHANNELS:
             raise InvalidTransitionError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +29,18 @@ from domain.values import plain
 MAX_KEY_LENGTH = 255
 
 
-def fingerprint(operation: str, payload: Any) -> str:
+def fingerprint(operation: str, payload: Any, secret: bytes | None = None) -> str:
     """A hash of what was asked: the operation and its parsed arguments, canonically.
 
     Parsed, not raw: the same JSON with other whitespace or key order is the same request.
+    Keyed (``secret``, HMAC-SHA256): a request's body can hold an address, and a plain
+    hash stored in the log would let anyone with the store test a guess of it.
     """
     canonical = json.dumps([operation, plain(payload)], sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    data = canonical.encode("utf-8", "surrogatepass")
+    if secret is not None:
+        return "hmac:" + hmac.new(secret, data, hashlib.sha256).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ def keyed_id(secret: bytes, kind: str, key: str) -> UUID:
 
 class IdentityIndex(Aggregate):
     """Maps a customer identity (``email:ann@example.com``) to its customer, until that
-    customer is erased (``customer_id`` None: the address is free for a new customer)."""
+    customer is erased (``customer_id`` None: released; the next generation's entry, a
+    separate aggregate, may give the address to a new customer)."""
 
     TOPIC = "parley.IdentityIndex"
 
@@ -47,17 +48,26 @@ class IdentityIndex(Aggregate):
         return key_id("identity", key)
 
     @staticmethod
-    def keyed_id(secret: bytes, key: str) -> UUID:
-        return keyed_id(secret, "identity", key)
+    def keyed_id(secret: bytes, key: str, generation: int = 0) -> UUID:
+        """Generation N > 0: the entry after N erasures of customers who had the key; a
+        new aggregate each time, so nothing in the store links them."""
+        return keyed_id(secret, "identity", key if generation == 0 else f"{key}#{generation}")
 
     @classmethod
     def claim(
-        cls, secret: bytes, *, key: str, customer_id: UUID, actor: str, timestamp: datetime
+        cls,
+        secret: bytes,
+        *,
+        key: str,
+        generation: int,
+        customer_id: UUID,
+        actor: str,
+        timestamp: datetime,
     ) -> IdentityIndex:
-        """A new entry, under the keyed id of ``key``."""
+        """A new entry, under the keyed id of ``key`` for that generation."""
         return cls._create(
             cls.Claimed,  # type: ignore[attr-defined]
-            id=cls.keyed_id(secret, key),
+            id=cls.keyed_id(secret, key, generation),
             key=key, customer_id=customer_id, actor=actor, timestamp=timestamp,
         )  # fmt: skip
 
@@ -68,13 +78,9 @@ class IdentityIndex(Aggregate):
 
     @event("Released", topic="parley.IdentityIndex.Released")
     def release(self, actor: str, timestamp: datetime) -> None:
-        """The customer was erased: the address belongs to no one."""
+        """The customer was erased: the address belongs to no one (a later customer with
+        it gets an entry of the next generation)."""
         self.customer_id = None
-
-    @event("Reclaimed", topic="parley.IdentityIndex.Reclaimed")
-    def reclaim(self, key: str, customer_id: UUID, actor: str, timestamp: datetime) -> None:
-        self.key = key
-        self.customer_id = customer_id
 
 
 class InboundIndex(Aggregate):
@@ -177,3 +183,9 @@ class CaseIndex(Aggregate):
     @event("CaseAdded", topic="parley.CaseIndex.CaseAdded")
     def add(self, conversation_id: UUID, actor: str, timestamp: datetime) -> None:
         self.conversation_ids.append(conversation_id)
+
+    @event("Closed", topic="parley.CaseIndex.Closed")
+    def close(self, actor: str, timestamp: datetime) -> None:
+        """The customer was erased: a case opened for them at that moment conflicts here
+        (and, tried again, finds them erased), so the erasure names every case."""
+        self.closed = True

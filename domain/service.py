@@ -37,6 +37,7 @@ from domain.idempotency import Claim, IdempotencyKey, IdempotentRequest, Replay
 from domain.indexes import IdentityIndex
 from domain.outcome import Outcome
 from domain.privacy import (
+    DESTROY,
     KeyRing,
     PersonalDataError,
     PersonalDataMapper,
@@ -111,6 +112,7 @@ class Service(Application):
             )
         master = decode_master_key(encoded)
         self.index_secret = derive(master, "index-ids")
+        self.fingerprint_secret = derive(master, "request-fingerprints")
         if not hasattr(self.recorder, "attach_key_ring"):
             self.close()
             raise PersonalDataError(
@@ -121,6 +123,18 @@ class Service(Application):
         mapper = self.mapper
         assert isinstance(mapper, PersonalDataMapper)
         mapper.keys = self.keys if seal else None
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, in the scope of one save's data keys: keys of customers
+        it creates are stored with it; ``destroy_keys`` (an erasure's) are destroyed."""
+        if self.mapper.keys is None:  # type: ignore[attr-defined]
+            return super().save(*objs, **kwargs)
+        new = [
+            o.id for o in objs
+            if isinstance(o, Customer) and o.version == len(o.pending_events)
+        ]  # fmt: skip
+        with self.keys.saving(new, kwargs.get(DESTROY) or ()):
+            return super().save(*objs, **kwargs)
 
     def is_erased(self, customer_id: UUID) -> bool:
         """Whether the customer's data key is destroyed (read from the key ring: no load)."""
@@ -188,8 +202,10 @@ class Service(Application):
         claim: Claim | None = None,
         expected_version: int | None = None,
         response: Callable[[], Outcome],
+        destroy_keys: list[UUID] | None = None,
     ) -> Outcome:
         """Save atomically, the idempotency claim last; map a lost race to a domain error.
+        ``destroy_keys``: the data keys an erasure destroys in the same transaction.
 
         A command that changed nothing writes nothing, except its claim: a retry of it
         must answer what the first attempt answered, even if the case changed since.
@@ -205,7 +221,7 @@ class Service(Application):
             pending.append(claim.record(outcome, changed=changed, now=self.clock()))
         loaded = {a.id: a.version - len(a.pending_events) for a in aggregates}
         try:
-            recordings = self.save(*pending)
+            recordings = self.save(*pending, **({DESTROY: destroy_keys} if destroy_keys else {}))
         except IntegrityError:
             self._raise_conflict(aggregates, loaded, expected_version)
         if changed:

@@ -21,7 +21,7 @@ ENTRY_COLUMNS = (
 # Kinds of entry whose summary is made of personal fields (``x:`` covers ``x:<anything>``).
 PERSONAL_KINDS = (
     "conversation_opened", "message_received", "reply_queued:", "reply_delivery_failed",
-    "reply_bounced", "call_logged:", "automated:", "channel_switched",
+    "reply_bounced", "call_logged:", "automated:", "channel_switched", "chat_ended",
     "reopened", "registered", "identity_added",
 )  # fmt: skip
 
@@ -155,7 +155,9 @@ class CustomerHistory(Projection):
         )  # fmt: skip
 
     def on_Conversation_ChatEnded(self, ctx: Context, position: int, event: Any) -> None:
-        self._conversation_entry(ctx, position, event, "chat_ended", event.reason)
+        self._conversation_entry(
+            ctx, position, event, "chat_ended", erased_text(event, event.reason)
+        )
 
     def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["history_conversations"].get(str(event.originator_id))
@@ -216,7 +218,7 @@ class CustomerHistory(Projection):
         owners = [str(o) for o in event.owners]
         conversations = [str(c) for c in event.conversation_ids]
         marks = ", ".join("?" * len(owners))
-        where = f"customer_id IN ({marks}) AND conversation_id IS NULL"
+        where = f"customer_id IN ({marks})"  # their entries, and their cases' (named or not)
         if conversations:
             where = f"({where}) OR conversation_id IN ({', '.join('?' * len(conversations))})"
         ctx.tx.run(

@@ -220,7 +220,16 @@ class Inbox(Projection):
         """The customer's previews go: each reads as a rebuild (which sees the messages
         erased) would write it. Nothing else of the row is personal."""
         cache = ctx.rows["inbox"]
+        owners = [str(o) for o in event.owners]
         keys = [str(c) for c in event.conversation_ids]
+        # And every case of theirs, named or not (one opened before case indexes existed).
+        marks = ", ".join("?" * len(owners))
+        keys += [str(r["conversation_id"]) for r in ctx.tx.all(
+            f"SELECT conversation_id FROM {ctx.names['inbox']} WHERE customer_id IN ({marks})",
+            owners,
+        )]  # fmt: skip
+        keys += [k for k, row in cache.rows.items() if row and row["customer_id"] in owners]
+        keys = list(dict.fromkeys(keys))
         cache.prefetch(keys)
         for key in keys:
             row = cache.get(key)

@@ -37,7 +37,7 @@ class SteppingClock:
 
 def workload(app: Conversations) -> dict[str, str]:
     """Bea's case touches every sealed event type; Cy is erased, and his address is then
-    claimed again by a new customer (Released, Reclaimed)."""
+    claimed again by a new customer (Released, and an entry of the next generation)."""
     bea = Identity("email", "pii-bea@example.com")
     opened = app.open_conversation(
         channel="email", body="PII: my card ends 4242", actor=INTEGRATION, identity=bea,
