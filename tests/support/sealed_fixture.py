@@ -70,6 +70,10 @@ def workload(app: Conversations) -> dict[str, str]:
     app.resolve(case, resolution="fixed", actor=AGENT)
     app.reopen(case, reason="PII: refund not arrived", actor=AGENT)
 
+    app.receive_chat("s-fixture-2", body="PII: hello from the widget", actor=INTEGRATION,
+                     customer_name="PII Dee", email="pii-dee@example.com")  # fmt: skip
+    app.end_chat("s-fixture-2", actor=INTEGRATION, reason="PII: closed the tab")
+
     cy = Identity("x", "9990001")
     first = app.open_conversation(channel="x_public", body="@brand PII cy's tweet",
                                   actor=INTEGRATION, identity=cy, external_id="7770001")  # fmt: skip
