@@ -2,9 +2,11 @@
 that seals it on the way into the store and opens it (or reads it as erased) on the way out.
 
 Every personal field of an event (a message's body, a sender's address, a customer's
-name...) is stored as ``{"_sealed_": "<nonce + AES-GCM ciphertext, base64>"}`` under a
-data key of its own customer; the event names that customer (``key_owner``, or the
-``customer_id`` / id it carries already). Data keys are kept apart from the events (a
+name...) is stored as ``"\u0000sealed"``, and their values together, as one AES-GCM
+ciphertext bound to the event (``_sealed_fields_``: nonce + ciphertext, base64), under a
+data key of the event's customer; the event names that customer (``key_owner``, or the
+``customer_id`` / id it carries already). One ciphertext per event, not per field: the
+write path pays for one encryption, a load for one decryption per event. Data keys are kept apart from the events (a
 table of their own, written in the same transaction as the events that first use them),
 each wrapped by the master key from configuration. Erasing a customer destroys their keys:
 the events stay as they are (so the audit chain, which covers the stored bytes, still
@@ -24,12 +26,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -41,7 +45,6 @@ from eventsourcing.utils import get_topic
 ERASED = "[erased]"  # what an erased text field reads as
 ERASED_FLAG = "personal_data_erased"  # set on a decoded event whose sealed fields are erased
 OWNER = "key_owner"  # the field naming whose key seals an event's personal fields
-SEALED = "_sealed_"
 NONCE = 12
 KEY_CACHE_SECONDS = 5.0  # how long a process keeps a data key it read from the store
 
@@ -176,8 +179,8 @@ class KeyRing:
     # -- reading and writing
     def lookup(self, owner: UUID) -> tuple[bool, bytes | None]:
         """(whether the owner has a key, the key or None once destroyed)."""
-        created = self._created()
-        if owner in created:
+        created = getattr(self._local, "created", None)
+        if created and owner in created:
             return True, created[owner][0]
         cached = self._cache.get(owner)
         if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
@@ -191,14 +194,18 @@ class KeyRing:
 
     def key_for_sealing(self, owner: UUID) -> bytes | None:
         """The owner's data key, made now if they have none; None once destroyed."""
-        exists, key = self.lookup(owner)
+        new = owner in self._new_owners()  # created by this save: no key anywhere yet
+        created = self._created()
+        if new and owner in created:
+            return created[owner][0]
+        exists, key = (False, None) if new else self.lookup(owner)
         if exists:
             return key
         key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(NONCE)
         wrapped = nonce + self._wrap.encrypt(nonce, key, owner.bytes)
-        if owner in self._new_owners():
-            self._created()[owner] = (key, wrapped)
+        if new:
+            created[owner] = (key, wrapped)
             return key
         # An owner from before keys existed: another process may be making one right now.
         self.storage.insert_data_key(owner, wrapped)
@@ -256,27 +263,25 @@ class PersonalDataMapper(Mapper[UUID]):
         self.keys: KeyRing | None = None  # attached by the application once it has a recorder
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        topic = get_topic(type(domain_event))
-        sealing = SEALINGS.get(topic)
+        sealing = SEALINGS.get(_topic(type(domain_event)))
         if sealing is None or self.keys is None:
             if OWNER in vars(domain_event) and sealing is None:
                 domain_event = _without_owner(domain_event)
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         owner = _owner(state, sealing)
-        key = self.keys.key_for_sealing(owner)
-        aead = None if key is None else AESGCM(key)
-        prefix = f"{state['originator_id']}:{state['originator_version']}:"
+        values: dict[str, Any] = {}
         for path, holder, name in _fields(state, sealing.paths, copy=True):
-            value = holder[name]
-            if value is None:
-                continue
-            if aead is None:  # written after the erasure: stored erased
-                holder[name] = {SEALED: None}
-                continue
+            if holder[name] is not None:
+                values[path] = holder[name]
+                holder[name] = PLACEHOLDER
+        key = self.keys.key_for_sealing(owner)
+        if key is None:  # written after the erasure: stored erased
+            state[SEALED_BLOB] = None
+        elif values:
             nonce = os.urandom(NONCE)
-            sealed = aead.encrypt(nonce, self.transcoder.encode(value), (prefix + path).encode())
-            holder[name] = {SEALED: base64.b64encode(nonce + sealed).decode()}
+            sealed = _aead(key).encrypt(nonce, _pack(values), _aad(state))
+            state[SEALED_BLOB] = base64.b64encode(nonce + sealed).decode()
         shadow = object.__new__(type(domain_event))
         object.__setattr__(shadow, "__dict__", state)
         return super().to_stored_event(shadow)
@@ -298,48 +303,115 @@ class PersonalDataMapper(Mapper[UUID]):
         field as erased and flag the event (whether or not it held a value)."""
         assert self.keys is not None
         state = vars(event)
-        owner = state.get(sealing.owner)
-        if not isinstance(owner, UUID):
+        owner = _as_owner(state.get(sealing.owner))
+        if owner is None:
             return  # stored before events named their key owner: plain
+        blob = state.pop(SEALED_BLOB, None)
         sealed = [
             (path, holder, name)
             for path, holder, name in _fields(state, sealing.paths, copy=False)
-            if isinstance(holder[name], dict) and SEALED in holder[name]
+            if holder[name] == PLACEHOLDER
         ]
         exists, key = self.keys.lookup(owner)
         if not exists:
             if sealed:
                 raise PersonalDataError(f"no data key for {owner}: the key store is incomplete")
             return  # plain, from before sealing
-        if key is None:
+        if key is None or (sealed and blob is None):
             for path, holder, name in sealed:
                 holder[name] = sealing.erased_value(path.split(".")[0])
             state[ERASED_FLAG] = True
             return
-        aead = AESGCM(key)
-        prefix = f"{state['originator_id']}:{state['originator_version']}:"
-        for path, holder, name in sealed:
-            blob = holder[name][SEALED]
-            if blob is None:  # written after an erasure by a process that knew no key
-                holder[name] = sealing.erased_value(path.split(".")[0])
-                state[ERASED_FLAG] = True
-                continue
-            raw = base64.b64decode(blob)
-            try:
-                plain = aead.decrypt(raw[:NONCE], raw[NONCE:], (prefix + path).encode())
-            except InvalidTag:
-                raise PersonalDataError(
-                    f"a sealed field ({path}) of {state['originator_id']}"
-                    f" v{state['originator_version']} does not open: it was altered"
-                ) from None
-            holder[name] = self.transcoder.decode(plain)
+        if not sealed:
+            return
+        raw = base64.b64decode(blob)
+        try:
+            packed = _aead(key).decrypt(raw[:NONCE], raw[NONCE:], _aad(state))
+        except InvalidTag:
+            raise PersonalDataError(
+                f"the personal fields of {state['originator_id']} v{state['originator_version']}"
+                " do not open: they were altered"
+            ) from None
+        values = _unpack(packed, [path for path, _, _ in sealed])
+        for (_, holder, name), value in zip(sealed, values, strict=True):
+            holder[name] = value
+
+
+# Where a sealed value was (NUL: no text Parley takes holds one); the values are in
+# SEALED_BLOB. A string, not a marker dict: each dict costs the transcoder a hook call.
+PLACEHOLDER = "\x00sealed"
+SEALED_BLOB = "_sealed_fields_"  # nonce + AES-GCM of {path: value}, base64
+
+
+def _pack(values: dict[str, Any]) -> bytes:
+    """An event's personal values, to seal. Mostly they are all text (a body, a sender's
+    handle): then ``S`` and each value's UTF-8 with its length, in path order, which a
+    load reads back far faster than JSON; else ``J`` and a JSON object by path (plain
+    JSON: a typed value here is a mistake to hear about)."""
+    if all(isinstance(x, str) for x in values.values()):
+        parts = [x.encode("utf-8", "surrogatepass") for x in values.values()]
+        return b"S" + b"".join(len(b).to_bytes(4, "big") + b for b in parts)
+    return b"J" + json.dumps(values, separators=(",", ":")).encode()
+
+
+def _unpack(packed: bytes, paths: list[str]) -> list[Any]:
+    """The values :func:`_pack` sealed, in the order of ``paths``."""
+    if packed[:1] == b"J":
+        by_path = json.loads(packed[1:])
+        try:
+            return [by_path[p] for p in paths]
+        except KeyError as missing:
+            raise PersonalDataError(f"the sealed fields do not say {missing}") from None
+    values, at = [], 1
+    while at < len(packed):
+        size = int.from_bytes(packed[at : at + 4], "big")
+        values.append(packed[at + 4 : at + 4 + size].decode("utf-8", "surrogatepass"))
+        at += 4 + size
+    if len(values) != len(paths):
+        raise PersonalDataError("the sealed fields do not match the event's personal fields")
+    return values
+
+
+@lru_cache(maxsize=8192)
+def _aead(key: bytes) -> AESGCM:
+    return AESGCM(key)
+
+
+_TOPICS: dict[type, str] = {}
+
+
+def _topic(cls: type) -> str:
+    topic = _TOPICS.get(cls)
+    if topic is None:
+        topic = _TOPICS[cls] = get_topic(cls)
+    return topic
+
+
+def _aad(state: dict[str, Any]) -> bytes:
+    """What a ciphertext is bound to: its event (pasted into another, it does not open)."""
+    return state["originator_id"].bytes + state["originator_version"].to_bytes(8, "big")
 
 
 def _owner(state: dict[str, Any], sealing: Sealing) -> UUID:
-    owner = state.get(sealing.owner)
-    if not isinstance(owner, UUID):
+    owner = _as_owner(state.get(sealing.owner))
+    if owner is None:
         raise PersonalDataError(f"an event with personal data names no key owner ({sealing})")
     return owner
+
+
+def _as_owner(value: Any) -> UUID | None:
+    """The key owner an event names: a UUID, or its text (``key_owner``)."""
+    if isinstance(value, UUID) or value is None:
+        return value
+    return _parse_uuid(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=65536)
+def _parse_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
 
 
 def _without_owner(event: Any) -> Any:
@@ -348,22 +420,30 @@ def _without_owner(event: Any) -> Any:
     return shadow
 
 
+@cache
+def _parsed(paths: tuple[str, ...]) -> tuple[tuple[str, str, bool, bool], ...]:
+    """(path, field, whether a list of dicts, whether its dicts' values) per path."""
+    parsed = []
+    for path in paths:
+        head, _, rest = path.partition(".")
+        parsed.append((path, head.removesuffix("[]"), head.endswith("[]"), bool(rest)))
+    return tuple(parsed)
+
+
 def _fields(
     state: dict[str, Any], paths: tuple[str, ...], *, copy: bool
 ) -> Iterator[tuple[str, dict[str, Any], str]]:
     """(path, the dict holding the value, its key) for every personal value present.
     ``copy`` replaces nested containers with copies first, so sealing never changes the
     domain event itself."""
-    for path in paths:
-        head, _, rest = path.partition(".")
-        listed = head.endswith("[]")
-        name = head.removesuffix("[]")
-        if name not in state or state[name] is None:
+    for path, name, listed, nested in _parsed(paths):
+        value = state.get(name)
+        if value is None:
             continue
-        if not rest:
+        if not nested:
             yield path, state, name
             continue
-        holders = state[name] if listed else [state[name]]
+        holders = value if listed else [value]
         if copy:
             holders = [dict(h) if isinstance(h, dict) else h for h in holders]
             state[name] = holders if listed else holders[0]

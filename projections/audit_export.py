@@ -96,7 +96,7 @@ def export_lines(
     yield {"kind": "head", **head, "recorded_heads": heads}
 
 
-SEALED_MARK = b'"_sealed_"'  # in the stored bytes of an event with sealed personal fields
+SEALED_MARK = b'"_sealed_fields_"'  # in the stored bytes of an event with sealed fields
 
 
 def vouch(key: str, position: int, described: dict[str, Any]) -> str:
