@@ -46,6 +46,17 @@ class _KeyKeeping:
     def attach_key_ring(self, ring: KeyRing) -> None:
         self.key_ring = ring
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        if kwargs.get(DESTROY):
+            self._forget_destroyed()  # after the commit: the erasure stands whatever happens
+        return ids  # type: ignore[no-any-return]
+
+    def _forget_destroyed(self) -> None:
+        """Make the destroyed keys' bytes leave the database's files (each store its way)."""
+
     def _pending(self, kwargs: dict[str, Any]) -> tuple[dict[UUID, bytes], list[UUID]]:
         """The keys this save stores, and those it destroys (an erasure's)."""
         created = {} if self.key_ring is None else self.key_ring.take_pending()
@@ -77,14 +88,6 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
                 (owner.hex, wrapped, _now()),
             )
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)
-        if kwargs.get(DESTROY):
-            self._truncate_wal()
-        return ids
-
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -106,7 +109,7 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
                 )
         return super()._insert_events(c, stored_events, **kwargs)
 
-    def _truncate_wal(self) -> None:
+    def _forget_destroyed(self) -> None:
         """Copy the WAL into the database and empty it, so no earlier page image (one
         with the key in it) is left in the log file."""
         pool = self.datastore.pool
@@ -161,14 +164,6 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
                 (owner, wrapped, datetime.now(UTC)),
             )
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)
-        if kwargs.get(DESTROY):
-            self._vacuum()
-        return ids
-
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
@@ -192,7 +187,7 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
             )
         super()._insert_events(curs, stored_events, **kwargs)
 
-    def _vacuum(self) -> None:
+    def _forget_destroyed(self) -> None:
         """Rewrite the (small) keys table now, without the destroyed keys' old row
         versions, rather than leave them in dead tuples until autovacuum (docs/operations.md:
         what PostgreSQL still keeps)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -24,19 +25,22 @@ from domain.values import Identity
 FIXTURE = Path(__file__).parent / "fixtures" / "events_v1.json"
 
 
-def load_fixture(app: Conversations) -> UUID:
-    fixture = json.loads(FIXTURE.read_text())
+def insert_stored(app: Conversations, events: list[dict[str, Any]]) -> None:
+    """Write a fixture's events as the store held them, bytes and all."""
     app.recorder.insert_events(
         [
             StoredEvent(
-                originator_id=UUID(e["originator_id"]),
-                originator_version=e["originator_version"],
-                topic=e["topic"],
-                state=e["state"].encode(),
+                originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
+                topic=e["topic"], state=e["state"].encode(),
             )
-            for e in fixture["events"]
+            for e in events
         ]
-    )
+    )  # fmt: skip
+
+
+def load_fixture(app: Conversations) -> UUID:
+    fixture = json.loads(FIXTURE.read_text())
+    insert_stored(app, fixture["events"])
     return UUID(fixture["conversation_id"])
 
 
@@ -97,15 +101,7 @@ def test_a_conversation_stored_before_email_chat_and_phone_loads(
     """Written by the code of commit 55de07a (class version 2 of Opened, MessageReceived
     and ReplyQueued): they gain ``details``, and the reply its e-mail thread."""
     fixture = json.loads(FIXTURE_V2.read_text())
-    application.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
-                topic=e["topic"], state=e["state"].encode(),
-            )
-            for e in fixture["events"]
-        ]
-    )  # fmt: skip
+    insert_stored(application, fixture["events"])
 
     conversation = application.get_conversation(UUID(fixture["conversation_id"]))
 
@@ -144,15 +140,7 @@ def test_every_conversation_event_as_stored_today_loads(application: Conversatio
     assert {e["topic"] for e in fixture["events"]} == _conversation_topics(), (
         "a Conversation event type is missing from fixtures/events_v3.json: add one"
     )
-    application.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
-                topic=e["topic"], state=e["state"].encode(),
-            )
-            for e in fixture["events"]
-        ]
-    )  # fmt: skip
+    insert_stored(application, fixture["events"])
 
     mail, chat = (application.get_conversation(UUID(c)) for c in fixture["conversation_ids"])
 
@@ -194,15 +182,7 @@ def test_every_sealed_event_as_stored_today_opens_with_its_keys(
                      None if row["wrapped"] is None else bytes.fromhex(row["wrapped"]),
                      row["created_at"], row["destroyed_at"]),
                 )  # fmt: skip
-        app.recorder.insert_events(
-            [
-                StoredEvent(
-                    originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
-                    topic=e["topic"], state=e["state"].encode(),
-                )
-                for e in fixture["events"]
-            ]
-        )  # fmt: skip
+        insert_stored(app, fixture["events"])
 
         case = app.get_conversation(UUID(fixture["case"]))
         assert case.subject == "PII order 17" and case.messages[1]["body"] == "PII: any news?"
