@@ -265,8 +265,6 @@ class PersonalDataMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         sealing = SEALINGS.get(_topic(type(domain_event)))
         if sealing is None or self.keys is None:
-            if OWNER in vars(domain_event) and sealing is None:
-                domain_event = _without_owner(domain_event)
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         owner = _owner(state, sealing)
@@ -412,12 +410,6 @@ def _parse_uuid(text: str) -> UUID | None:
         return UUID(text)
     except ValueError:
         return None
-
-
-def _without_owner(event: Any) -> Any:
-    shadow = object.__new__(type(event))
-    object.__setattr__(shadow, "__dict__", {k: x for k, x in vars(event).items() if k != OWNER})
-    return shadow
 
 
 @cache
