@@ -25,6 +25,7 @@ from domain.exceptions import (
 )
 from domain.privacy import OWNER, SEALINGS
 from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
+from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC
 
 MAX_REFERENCES = 20  # Message-IDs an e-mail reply's References carries at most
 CALL_DIRECTIONS = ("inbound", "outbound")
@@ -72,8 +73,11 @@ class Conversation(Aggregate):
         actor: str,
         timestamp: datetime,
         details: dict[str, Any] | None = None,
+        sla: dict[str, Any] | None = None,
     ) -> None:
         self.customer_id = customer_id
+        if sla is not None:
+            self._pin_sla(sla, reason="rules", timestamp=timestamp)
         self.origin_channel = channel
         self.origin_public = public
         self.current_channel = channel
@@ -707,6 +711,118 @@ class Conversation(Aggregate):
     def _unsnooze(self, actor: str, timestamp: datetime) -> None:
         self.status = v.OPEN
         self.snoozed_until = None
+
+    # ------------------------------------------------------------------ SLA
+    def apply_sla(
+        self,
+        *,
+        policy_id: str,
+        policy_version: int,
+        policy_name: str,
+        terms: dict[str, Any],
+        reason: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Pin what the case is promised (``reason``: ``rules`` when its clock starts,
+        ``reapplied`` when a supervisor applies a policy again)."""
+        self._apply_sla(
+            policy_id=policy_id, policy_version=policy_version, policy_name=policy_name,
+            terms=terms, reason=reason, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
+
+    @event("SlaApplied", topic="parley.Conversation.SlaApplied")
+    def _apply_sla(
+        self,
+        policy_id: str,
+        policy_version: int,
+        policy_name: str,
+        terms: dict[str, Any],
+        reason: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self._pin_sla(
+            {"policy_id": policy_id, "policy_version": policy_version,
+             "policy_name": policy_name, "terms": terms},
+            reason=reason, timestamp=timestamp,
+        )  # fmt: skip
+
+    def _pin_sla(self, sla: dict[str, Any], *, reason: str, timestamp: datetime) -> None:
+        self.sla_policy = {
+            "id": sla["policy_id"], "version": sla["policy_version"],
+            "name": sla["policy_name"], "applied_at": timestamp, "reason": reason,
+        }  # fmt: skip
+        self.sla_terms = sla["terms"]
+
+    def record_sla_breach(
+        self, *, metric: str, seq: int, deadline: datetime, actor: str, timestamp: datetime
+    ) -> bool:
+        """Record that ``metric`` (wait number ``seq``) missed ``deadline``; False if that
+        breach is on record already (another worker found it first)."""
+        if (metric, seq) in self._sla_marks("breaches"):
+            return False
+        policy = self.sla_policy_or_default
+        self._breach(
+            metric=metric, seq=seq, deadline=deadline, detected_at=timestamp,
+            policy_id=policy["id"], policy_version=policy["version"], actor=actor,
+            timestamp=timestamp,
+        )  # fmt: skip
+        return True
+
+    @event("SlaBreached", topic="parley.Conversation.SlaBreached")
+    def _breach(
+        self,
+        metric: str,
+        seq: int,
+        deadline: datetime,
+        detected_at: datetime,
+        policy_id: str,
+        policy_version: int,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self._sla_marks("breaches").append((metric, seq))
+        self.sla_breaches = [
+            *getattr(self, "sla_breaches", []),
+            {"metric": metric, "seq": seq, "deadline": deadline, "detected_at": detected_at},
+        ]
+
+    def record_sla_at_risk(
+        self, *, metric: str, seq: int, at: datetime, deadline: datetime, actor: str,
+        timestamp: datetime,
+    ) -> bool:  # fmt: skip
+        """Record that ``metric`` (wait ``seq``) is at risk since ``at``; False if known."""
+        if (metric, seq) in self._sla_marks("risks"):
+            return False
+        self._at_risk(
+            metric=metric, seq=seq, at=at, deadline=deadline, actor=actor, timestamp=timestamp
+        )
+        return True
+
+    @event("SlaAtRisk", topic="parley.Conversation.SlaAtRisk")
+    def _at_risk(
+        self, metric: str, seq: int, at: datetime, deadline: datetime, actor: str,
+        timestamp: datetime,
+    ) -> None:  # fmt: skip
+        self._sla_marks("risks").append((metric, seq))
+
+    def _sla_marks(self, kind: str) -> list[tuple[str, int]]:
+        """Breaches and warnings on record, as (metric, seq); cases stored before SLA
+        events existed have none."""
+        name = f"_sla_{kind}"
+        if not hasattr(self, name):
+            setattr(self, name, [])
+        marks: list[tuple[str, int]] = getattr(self, name)
+        return marks
+
+    @property
+    def sla_policy_or_default(self) -> dict[str, Any]:
+        """The policy pinned on the case; cases opened before policies, the built-in one."""
+        return getattr(self, "sla_policy", None) or {
+            "id": DEFAULT_POLICY_ID, "version": 0, "name": DEFAULT_SPEC.name,
+            "applied_at": None, "reason": "built-in",
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ closing
     def resolve(self, *, resolution: str, actor: str, timestamp: datetime) -> None:

@@ -44,7 +44,7 @@ class Opened(Created):
     by Parley)."""
 
     TOPIC = "parley.Conversation.Opened"
-    class_version = 3
+    class_version = 4
     customer_id: UUID
     channel: str
     public: bool
@@ -61,8 +61,16 @@ class Opened(Created):
     # What the channel knew beyond the text: an e-mail's HTML, its attachments (name,
     # type, size), where quoted earlier mail begins in ``body`` (``quoted_at``).
     details: dict[str, Any] | None
+    # The SLA policy pinned when the case's clock started: its id, version, name and the
+    # terms it promised (domain.sla_terms.Terms as JSON); None before policies existed.
+    sla: dict[str, Any] | None
     upcast_v1_v2 = staticmethod(_inbound_v1_v2)
     upcast_v2_v3 = staticmethod(_inbound_v2_v3)
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """Version 3 openings pinned no SLA policy: the built-in one applies."""
+        state.setdefault("sla", None)
 
 
 class MessageReceived(Event):

@@ -34,6 +34,7 @@ from domain.exceptions import (
 from domain.idempotency import Claim
 from domain.indexes import CaseIndex, InboundIndex, OutboundIndex, ThreadIndex
 from domain.outcome import Outcome
+from domain.sla_service import SlaUseCases
 from domain.values import Identity, Origin
 
 # An opening that lost a race on an index (most often the customer's list of cases, when
@@ -80,7 +81,7 @@ class Contact:
     details: dict[str, Any] | None = None
 
 
-class Inbound(CustomerDirectory):
+class Inbound(CustomerDirectory, SlaUseCases):
     def open_conversation(
         self,
         *,
@@ -158,7 +159,7 @@ class Inbound(CustomerDirectory):
             subject=subject, message_id=message_id, external_id=external_id, body=body,
             published_at=published, observed_at=now,
             **self._with_account(channel, origin).as_fields(), details=details,
-            actor=actor, timestamp=now,
+            sla=self._sla_at_opening(channel), actor=actor, timestamp=now,
         )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)

@@ -289,6 +289,7 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "brand_account",
         "thread_id",
         "in_reply_to",
+        "sla",  # the policy pinned and the terms it promised
     ),
     "parley.Conversation.MessageReceived": (
         "message_id",
@@ -348,6 +349,29 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "parley.Conversation.Unsnoozed": (),
     "parley.Conversation.Resolved": ("resolution",),  # a code
     "parley.Conversation.Reopened": (),
+    "parley.Conversation.SlaApplied": (
+        "policy_id",
+        "policy_version",
+        "policy_name",
+        "terms",
+        "reason",
+    ),
+    "parley.Conversation.SlaBreached": (
+        "metric",
+        "seq",
+        "deadline",
+        "detected_at",
+        "policy_id",
+        "policy_version",
+    ),
+    "parley.Conversation.SlaAtRisk": ("metric", "seq", "at", "deadline"),
+    # SLA policies: the brand's promises; ``notify`` holds its own supervisors' addresses
+    "parley.SlaPolicy.Defined": ("spec",),
+    "parley.SlaPolicy.Revised": ("spec",),
+    "parley.SlaPolicy.Retired": (),
+    "parley.SlaPolicyBook.Opened": (),
+    "parley.SlaPolicyBook.Entered": ("policy_id", "version", "spec"),
+    "parley.SlaPolicyBook.Removed": ("policy_id",),
     "parley.Customer.Registered": (),
     "parley.Customer.IdentityAdded": (),
     "parley.Customer.Merged": ("target_id",),
@@ -380,10 +404,11 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
 
     from eventsourcing.domain import Aggregate
 
-    from domain import access, conversation, customer, idempotency, indexes
+    from domain import access, conversation, customer, idempotency, indexes, sla_policy
 
     aggregates = [
         conversation.Conversation, customer.Customer, idempotency.IdempotencyKey,
+        sla_policy.SlaPolicy, sla_policy.SlaPolicyBook,
         *(a for m in (indexes, access) for a in vars(m).values()
           if isinstance(a, type) and issubclass(a, Aggregate) and a is not Aggregate),
     ]  # fmt: skip

@@ -10,6 +10,7 @@ MessageReceived, ReplyQueued, ReplyDeliveryFailed), written by that version's co
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -137,8 +138,9 @@ def test_every_conversation_event_as_stored_today_loads(application: Conversatio
     """``fixtures/events_v3.json``: every Conversation event type at its current class
     version, as this version stores them; a later version must still load them."""
     fixture = json.loads(FIXTURE_V3.read_text())
-    assert {e["topic"] for e in fixture["events"]} == _conversation_topics(), (
-        "a Conversation event type is missing from fixtures/events_v3.json: add one"
+    later = {e["topic"] for e in json.loads(FIXTURE_V5.read_text())["events"]}
+    assert {e["topic"] for e in fixture["events"]} | later >= _conversation_topics(), (
+        "a Conversation event type is missing from fixtures/events_v3.json and v5: add one"
     )
     insert_stored(application, fixture["events"])
 
@@ -198,3 +200,29 @@ def test_every_sealed_event_as_stored_today_opens_with_its_keys(
         assert app.find_customer(Identity("x", "9990001")).id == UUID(fixture["new_customer"])  # type: ignore[union-attr]
     finally:
         app.close()
+
+
+FIXTURE_V5 = Path(__file__).parent / "fixtures" / "events_v5.json"
+
+
+def test_sla_events_as_stored_today_load(application: Conversations) -> None:
+    """``fixtures/events_v5.json`` (``python -m tests.support.sla_fixture``): a policy's
+    versions, the book, and a case's SLA events; a later version must still read them."""
+    fixture = json.loads(FIXTURE_V5.read_text())
+    insert_stored(application, fixture["events"])
+
+    case = application.get_conversation(UUID(fixture["case"]))
+    policy = application.get_sla_policy(UUID(fixture["policy"]))
+
+    assert [v["spec"]["name"] for v in policy.versions] == [
+        "X within 30 minutes", "X within 20 minutes", "X within 20 minutes",
+    ]  # fmt: skip
+    assert policy.retired and policy.version == 3
+    assert application.list_sla_policies() == []
+    assert (case.sla_policy["id"], case.sla_policy["reason"]) == ("default", "reapplied")
+    assert [(b["metric"], b["seq"]) for b in case.sla_breaches] == [("first_response", 1)]
+    breach = case.sla_breaches[0]
+    assert breach["deadline"] == case.opened_at + timedelta(seconds=1200)
+    assert breach["detected_at"] > breach["deadline"]
+    clock = application.sla_clock(case.id)
+    assert clock.breached and clock.policy_id == "default"

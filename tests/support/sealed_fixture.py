@@ -27,11 +27,13 @@ AGENT, INTEGRATION, SUPERVISOR = "agent:alice", "integration:mail", "supervisor:
 
 
 class SteppingClock:
+    step = timedelta(seconds=10)
+
     def __init__(self) -> None:
         self.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
-        self.now += timedelta(seconds=10)
+        self.now += self.step
         return self.now
 
 
