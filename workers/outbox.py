@@ -3,7 +3,7 @@
 Nothing is enqueued from a web request: a reply is an event (``ReplyQueued``), and this
 loop, reading the log in order, enqueues its delivery, as it does a retry a failure
 scheduled (``ReplyDeliveryFailed`` with ``retry_at``) or an operator asked for
-(``RedeliveryRequested``). Its position is kept in the read store's database, in a table
+(``RedeliveryRequested``), and the supervisors' alert of an SLA breach (``SlaBreached``). Its position is kept in the read store's database, in a table
 of its own, and moves only after the jobs of a batch are in Redis: with Redis down the
 outbox waits, and resumes where it was; a crash between enqueueing and moving on
 enqueues a job again, which the job's idempotency makes harmless. Job ids are
@@ -33,6 +33,7 @@ from projections.db import ReadStore, timestamp
 from projections.log import EventLog, follow
 from workers import queues
 from workers.jobs import deliver_reply
+from workers.sla_notify import notify_sla_breach
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,9 @@ class Outbox:
         opened: dict[str, tuple[str, int]] = {}
         closed: set[str] = set()
         for position, event in batch:
-            if self._jobs_for(position, event):
+            if event_type(event) == "Conversation.SlaBreached":
+                self._alert(position, event)
+            elif self._jobs_for(position, event):
                 opened[str(event.reply_id)] = (str(event.originator_id), position)
                 closed.discard(str(event.reply_id))
             elif _concludes(event):
@@ -170,6 +173,15 @@ class Outbox:
         )  # fmt: skip
         self.enqueued += 1
         return True
+
+    def _alert(self, position: int, event: Any) -> None:
+        """A breach: its policy's supervisors are told by e-mail (workers.sla_notify)."""
+        self.enqueue(
+            self.redis, queues.DEFAULT, notify_sla_breach,
+            str(event.originator_id), event.metric, event.seq,
+            job_id=f"sla-alert-{event.originator_id}-{event.metric}-{event.seq}", at=None,
+        )  # fmt: skip
+        self.enqueued += 1
 
     def run_once(self) -> int:
         total = 0
