@@ -92,6 +92,8 @@ class Conversation(Aggregate):
         self.snoozed_until: datetime | None = None
         self.resolution: str | None = None
         self.resolved_at: datetime | None = None
+        self.resolved_on: str | None = None  # the channel the case was on when resolved
+        self.followed_up_at: datetime | None = None  # a public follow-up delivered since
         self.messages: list[dict[str, Any]] = []
         self.replies: dict[str, dict[str, Any]] = {}
         self.notes: list[dict[str, Any]] = []
@@ -210,8 +212,9 @@ class Conversation(Aggregate):
         message the customer sent on that channel (the tweet a public reply answers),
         the ``recipient`` the application chose and the brand account it leaves from.
         """
-        self._check_not_resolved()
         v.check_in(kind, v.REPLY_KINDS, "kind")
+        if self.status == v.RESOLVED:
+            channel = self._follow_up_channel(kind, channel)
         channel = channel or self.current_channel
         if channel not in (self.current_channel, self.origin_channel):
             raise InvalidValueError(
@@ -232,6 +235,33 @@ class Conversation(Aggregate):
             references=self.mail_thread() if email else [],
             actor=actor, timestamp=timestamp,
         )  # fmt: skip
+
+    def _follow_up_channel(self, kind: str, channel: str | None) -> str:
+        """A resolved case takes one kind of reply: a ``follow_up`` where it began (the
+        care guidance: resolve in private, then follow up in public), without reopening."""
+        if kind != "follow_up":
+            raise ConversationResolvedError(
+                "the conversation is resolved: reopen it first, or send a follow_up where"
+                f" it began ({self.origin_channel})",
+                field="status",
+            )
+        if channel not in (None, self.origin_channel):
+            raise InvalidValueError(
+                f"a follow-up on a resolved case goes where it began ({self.origin_channel})",
+                field="channel",
+            )
+        return self.origin_channel
+
+    @property
+    def follow_up_owed(self) -> bool:
+        """Whether the case began in public, was resolved elsewhere, and no public
+        follow-up has been delivered where it began since."""
+        return (
+            self.status == v.RESOLVED
+            and self.origin_public
+            and self.resolved_on != self.origin_channel
+            and self.followed_up_at is None
+        )
 
     def reply_subject(self) -> str:
         """An e-mail reply's Subject: ``Re:`` the case's (one ``Re:``, never ``Re: Re:``)."""
@@ -377,6 +407,11 @@ class Conversation(Aggregate):
         )  # fmt: skip
         if reply["channel"] == v.EMAIL:
             self.mail_ids.append(external_id)
+        if (
+            reply["kind"] == "follow_up" and reply["channel"] == self.origin_channel
+            and self.status == v.RESOLVED
+        ):  # fmt: skip
+            self.followed_up_at = timestamp
 
     def record_delivery_failure(
         self,
@@ -837,6 +872,8 @@ class Conversation(Aggregate):
         self.resolution = resolution
         self.resolved_at = timestamp
         self.snoozed_until = None
+        self.resolved_on = self.current_channel
+        self.followed_up_at = None
 
     def reopen(self, *, reason: str, actor: str, timestamp: datetime) -> None:
         if self.status != v.RESOLVED:
