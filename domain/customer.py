@@ -13,8 +13,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.exceptions import CustomerErasedError, MergeError
-from domain.values import Identity, identity_key
+from domain.exceptions import CustomerErasedError, InvalidValueError, MergeError
+from domain.values import MAX_TAGS, Identity, identity_key
 
 
 class Customer(Aggregate):
@@ -40,6 +40,29 @@ class Customer(Aggregate):
         self.merged_into: UUID | None = None
         self.absorbed: list[UUID] = []
         self.erased_at: datetime | None = None
+        self.tags: list[str] = []  # the team's labels (vip, press, ...): SLA rules read them
+
+    def tag(self, *, tag: str, actor: str, timestamp: datetime) -> bool:
+        if tag in self.tags:
+            return False
+        if len(self.tags) >= MAX_TAGS:
+            raise InvalidValueError(f"a customer has at most {MAX_TAGS} tags", field="tags")
+        self._tag(tag=tag, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Tagged", topic="parley.Customer.Tagged")
+    def _tag(self, tag: str, actor: str, timestamp: datetime) -> None:
+        self.tags.append(tag)
+
+    def untag(self, *, tag: str, actor: str, timestamp: datetime) -> bool:
+        if tag not in self.tags:
+            return False
+        self._untag(tag=tag, actor=actor, timestamp=timestamp)
+        return True
+
+    @event("Untagged", topic="parley.Customer.Untagged")
+    def _untag(self, tag: str, actor: str, timestamp: datetime) -> None:
+        self.tags.remove(tag)
 
     def has_identity(self, identity: Identity) -> bool:
         return any(identity_key(i["kind"], i["value"]) == identity.key for i in self.identities)

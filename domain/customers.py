@@ -6,6 +6,7 @@ so each module stays about one noun.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -203,6 +204,30 @@ class CustomerDirectory(Service):
         return self._save(
             customer, *claims,
             claim=claim, expected_version=expected_version, response=self._outcome(customer),
+        )  # fmt: skip
+
+    def change_customer_tags(
+        self,
+        customer_id: UUID,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        actor: str,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Add, then remove, the customer's tags (on the record it was merged into)."""
+        named = self.get_customer(customer_id)
+        self._check_version(named, expected_version)
+        customer = self.customer_of(customer_id)
+        now = self.clock()
+        for tag in add:
+            customer.tag(tag=tag, actor=actor, timestamp=now)
+        for tag in remove:
+            customer.untag(tag=tag, actor=actor, timestamp=now)
+        return self._save(
+            customer, claim=claim, expected_version=expected_version,
+            response=self._outcome(customer),
         )  # fmt: skip
 
     def merge_customers(

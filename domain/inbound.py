@@ -24,7 +24,6 @@ from domain import values as v
 from domain.awaiting import PUBLISHED_MAX_AGE, PUBLISHED_MAX_AHEAD
 from domain.conversation import Conversation
 from domain.customer import Customer
-from domain.customers import CustomerDirectory
 from domain.exceptions import (
     IdentityTakenError,
     InvalidTransitionError,
@@ -81,7 +80,7 @@ class Contact:
     details: dict[str, Any] | None = None
 
 
-class Inbound(CustomerDirectory, SlaUseCases):
+class Inbound(SlaUseCases):
     def open_conversation(
         self,
         *,
@@ -159,7 +158,7 @@ class Inbound(CustomerDirectory, SlaUseCases):
             subject=subject, message_id=message_id, external_id=external_id, body=body,
             published_at=published, observed_at=now,
             **self._with_account(channel, origin).as_fields(), details=details,
-            sla=self._sla_at_opening(channel), actor=actor, timestamp=now,
+            sla=self._sla_at_opening(channel, customer.tags), actor=actor, timestamp=now,
         )  # fmt: skip
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.exceptions import InvalidTransitionError
 from domain.indexes import key_id
-from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC, PolicySpec
+from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC, CaseFacts, PolicySpec
 
 
 class SlaPolicy(Aggregate):
@@ -102,11 +102,9 @@ class SlaPolicyBook(Aggregate):
         self.entries.pop(policy_id, None)
         self._ranked = None
 
-    def choose(
-        self, *, channel: str, priority: str, tags: list[str], team: str | None
-    ) -> tuple[str, int, PolicySpec]:
+    def choose(self, case: CaseFacts) -> tuple[str, int, PolicySpec]:
         """The first live policy (by rank, then age) whose conditions match the case."""
-        return choose(self.ranked(), channel=channel, priority=priority, tags=tags, team=team)
+        return choose(self.ranked(), case)
 
     def ranked(self) -> list[tuple[str, int, PolicySpec]]:
         if getattr(self, "_ranked", None) is not None:
@@ -121,14 +119,9 @@ class SlaPolicyBook(Aggregate):
 
 
 def choose(
-    ranked: list[tuple[str, int, PolicySpec]],
-    *,
-    channel: str,
-    priority: str,
-    tags: list[str],
-    team: str | None,
+    ranked: list[tuple[str, int, PolicySpec]], case: CaseFacts
 ) -> tuple[str, int, PolicySpec]:
     for policy_id, version, spec in ranked:
-        if spec.conditions.matches(channel=channel, priority=priority, tags=tags, team=team):
+        if spec.conditions.matches(case):
             return policy_id, version, spec
     return DEFAULT_POLICY_ID, 0, DEFAULT_SPEC

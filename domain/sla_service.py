@@ -14,6 +14,7 @@ recorded (another worker was first) is not recorded twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.conversation import Conversation
+from domain.customers import CustomerDirectory
 from domain.exceptions import (
     InvalidValueError,
     NotFoundError,
@@ -30,10 +32,9 @@ from domain.exceptions import (
 )
 from domain.idempotency import Claim
 from domain.outcome import Outcome
-from domain.service import Service
 from domain.sla_clock import SlaClock
 from domain.sla_policy import SlaPolicy, SlaPolicyBook
-from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC, PolicySpec
+from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC, CaseFacts, PolicySpec
 
 SYSTEM_ACTOR = "system:sla"
 ALARM_ATTEMPTS = 3
@@ -43,7 +44,7 @@ class SlaPolicyNotFoundError(NotFoundError):
     pass
 
 
-class SlaUseCases(Service):
+class SlaUseCases(CustomerDirectory):
     _book_cache: tuple[int, SlaPolicyBook] | None = None
 
     # ------------------------------------------------------------------ policies
@@ -168,11 +169,12 @@ class SlaUseCases(Service):
         )
 
     # ------------------------------------------------------------------ cases
-    def _sla_at_opening(self, channel: str) -> dict[str, Any]:
+    def _sla_at_opening(self, channel: str, customer_tags: Sequence[str]) -> dict[str, Any]:
         """What a case opening now on ``channel`` is promised: the ``sla`` of its
-        ``Opened`` event (the rules see it as it opens: no priority, tags or team yet)."""
+        ``Opened`` event (the rules see it as it opens: its channel and its customer's
+        tags; no priority, tags or team yet)."""
         policy_id, version, spec = self._choose(
-            channel=channel, priority="none", tags=[], team=None
+            CaseFacts(channel=channel, customer_tags=customer_tags)
         )
         return {
             "policy_id": policy_id, "policy_version": version, "policy_name": spec.name,
@@ -180,18 +182,19 @@ class SlaUseCases(Service):
         }  # fmt: skip
 
     def _choose_policy(self, conversation: Conversation) -> tuple[str, int, PolicySpec]:
+        customer = self.customer_of(conversation.customer_id)
         return self._choose(
-            channel=conversation.origin_channel, priority=conversation.priority,
-            tags=conversation.tags, team=conversation.team,
+            CaseFacts(
+                channel=conversation.origin_channel, priority=conversation.priority,
+                tags=conversation.tags, team=conversation.team, customer_tags=customer.tags,
+            )
         )  # fmt: skip
 
-    def _choose(
-        self, *, channel: str, priority: str, tags: list[str], team: str | None
-    ) -> tuple[str, int, PolicySpec]:
+    def _choose(self, case: CaseFacts) -> tuple[str, int, PolicySpec]:
         book = self.sla_book()
         if book is None:
             return DEFAULT_POLICY_ID, 0, DEFAULT_SPEC
-        return book.choose(channel=channel, priority=priority, tags=tags, team=team)
+        return book.choose(case)
 
     def reapply_sla(
         self,

@@ -181,14 +181,27 @@ def _calendar_json(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class CaseFacts:
+    """What the rules see of a case when they choose its policy."""
+
+    channel: str
+    priority: str = "none"
+    tags: Sequence[str] = ()
+    team: str | None = None
+    customer_tags: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class Conditions:
     """Which cases a policy is for: each list left empty matches every case; a case
-    matches when it matches every list given (``tags``: any one of them)."""
+    matches when it matches every list given (``tags``, the case's, and
+    ``customer_tags``, its customer's: any one of them)."""
 
     channels: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
+    customer_tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for channel in self.channels:
@@ -196,28 +209,27 @@ class Conditions:
         for priority in self.priorities:
             v.check_in(priority, v.PRIORITIES, "conditions.priorities")
 
-    def matches(
-        self, *, channel: str, priority: str, tags: Sequence[str], team: str | None
-    ) -> bool:
+    def matches(self, case: CaseFacts) -> bool:
         return (
-            (not self.channels or channel in self.channels)
-            and (not self.priorities or priority in self.priorities)
-            and (not self.tags or any(t in self.tags for t in tags))
-            and (not self.teams or team in self.teams)
+            (not self.channels or case.channel in self.channels)
+            and (not self.priorities or case.priority in self.priorities)
+            and (not self.tags or any(t in self.tags for t in case.tags))
+            and (not self.teams or case.team in self.teams)
+            and (not self.customer_tags or any(t in self.customer_tags for t in case.customer_tags))
         )
 
     def to_dict(self) -> dict[str, list[str]]:
         return {
             "channels": list(self.channels), "priorities": list(self.priorities),
             "tags": list(self.tags), "teams": list(self.teams),
+            "customer_tags": list(self.customer_tags),
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Conditions:
         data = data or {}
-        return cls(
-            **{k: tuple(data.get(k) or ()) for k in ("channels", "priorities", "tags", "teams")}
-        )
+        names = ("channels", "priorities", "tags", "teams", "customer_tags")
+        return cls(**{k: tuple(data.get(k) or ()) for k in names})
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from app.auth import current_principal, requires
 from app.readside import as_of_store, catch_up, headers_for, read_store
 from app.schemas import customers as s
 from app.schemas.common import OutcomeSchema, to_identity
+from app.schemas.conversations import TagsSchema
 from app.schemas.readmodels import HistoryPageSchema, HistoryQueryArgsSchema
 from app.state import application
 from app.writes import execute, expected_version
-from domain.access import ERASE, MANAGE_IDENTITIES, MERGE, OPEN, READ
+from domain.access import ERASE, HANDLE, MANAGE_IDENTITIES, MERGE, OPEN, READ
 from domain.customer import Customer
 from domain.exceptions import CustomerNotFoundError
 from projections.history import customer_timeline
@@ -36,6 +37,7 @@ def _view(customer: Customer) -> tuple[dict[str, Any], int, dict[str, str]]:
         "merged_into": customer.merged_into,
         "absorbed": customer.absorbed,
         "erased_at": customer.erased_at,
+        "tags": customer.tags,
     }
     return body, 200, {"ETag": f'"{customer.version}"'}
 
@@ -94,6 +96,25 @@ def add_identity(data: dict[str, Any], customer_id: UUID) -> Any:
             expected_version=expected_version(),
             claim=claim,
         )
+    )
+
+
+@blp.route("/<uuid:customer_id>/tags", methods=["POST"])
+@requires(HANDLE)
+@blp.arguments(TagsSchema)
+@blp.write("changeCustomerTags", 200, OutcomeSchema)
+def change_customer_tags(data: dict[str, Any], customer_id: UUID) -> Any:
+    """Add and remove the customer's tags (SLA policies may match them: vip, press, ...)"""
+    return execute(
+        lambda claim: application().change_customer_tags(
+            customer_id,
+            add=data["add"],
+            remove=data["remove"],
+            actor=current_principal().actor,
+            expected_version=expected_version(),
+            claim=claim,
+        ),
+        fields={"tags": "add"},
     )
 
 

@@ -88,3 +88,4 @@ class CustomerSchema(Schema):
     registered_at = fields.DateTime()
     merged_into = fields.UUID(allow_none=True)
     absorbed = fields.List(fields.UUID(), metadata={"description": "customers merged into it"})
+    tags = fields.List(fields.String(), metadata={"description": "the team's labels (vip, ...)"})

@@ -379,6 +379,8 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "parley.Customer.Unmerged": ("target_id",),
     "parley.Customer.Released": ("source_id",),
     "parley.Customer.Erased": ("owners", "conversation_ids", "reference"),
+    "parley.Customer.Tagged": ("tag",),  # the team's labels
+    "parley.Customer.Untagged": ("tag",),
     "parley.IdentityIndex.Claimed": ("customer_id",),
     "parley.IdentityIndex.Released": (),
     "parley.InboundIndex.Recorded": ("channel", "external_id", "conversation_id", "message_id"),
