@@ -226,3 +226,4 @@ def test_sla_events_as_stored_today_load(application: Conversations) -> None:
     assert breach["detected_at"] > breach["deadline"]
     clock = application.sla_clock(case.id)
     assert clock.breached and clock.policy_id == "default"
+    assert application.get_customer(UUID(fixture["customer"])).tags == ["vip"]

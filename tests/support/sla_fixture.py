@@ -1,6 +1,6 @@
 """The workload behind ``tests/application/fixtures/events_v5.json``: the SLA events as
 this version stores them (a policy defined, revised and retired; the book; a case opened
-under it, at risk, breached, and given a policy again), stored unsealed so the fixture
+under it, at risk, breached, and given a policy again; a customer tagged and untagged), stored unsealed so the fixture
 needs no keys.
 
     .venv/bin/python -m tests.support.sla_fixture tests/application/fixtures/events_v5.json
@@ -35,13 +35,16 @@ def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
     opened = app.open_conversation(channel="x_public", body="@brand late again",
                                    actor=INTEGRATION, identity=Identity("x", "5550001"),
                                    external_id="8880001")  # fmt: skip
+    app.change_customer_tags(opened.extra["customer_id"], add=["vip", "press"], remove=["press"],
+                             actor=SUPERVISOR)  # fmt: skip
     clock.now += clock.step * 100  # 1000 s: past 80% of 1200 s
     app.record_sla_alarms(opened.id)
     clock.now += clock.step * 30  # past the deadline
     app.record_sla_alarms(opened.id)
     app.reapply_sla(opened.id, actor=SUPERVISOR, policy_id="default")
     app.retire_sla_policy(policy.id, actor=SUPERVISOR)
-    return {"case": str(opened.id), "policy": str(policy.id)}
+    return {"case": str(opened.id), "policy": str(policy.id),
+            "customer": str(opened.extra["customer_id"])}  # fmt: skip
 
 
 def write(path: Path) -> None:
