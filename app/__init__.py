@@ -12,7 +12,7 @@ from app.config import Settings, event_store_env
 from app.docs import configure_docs, register_docs
 from app.errors import ProblemApi, register_error_handlers
 from app.requests import register_request_checks
-from app.routing import register_path_ids
+from app.routing import VersionPathConverter, register_path_ids, version_parameter_schema
 from app.spec_rules import RulesPlugin, no_nul
 from app.streaming import Streams
 from app.token_use import TokenUse
@@ -89,6 +89,7 @@ def create_app(
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [RulesPlugin()]})
     api.ma_plugin.converter.add_attribute_function(no_nul)  # type: ignore[union-attr]
     api.spec.components.schemas.pop("PaginationMetadata", None)  # flask-smorest's; unused
+    api.register_converter(VersionPathConverter, version_parameter_schema)
     app.extensions["parley.api"] = api
     register_error_handlers(app)
     register_request_checks(app)
@@ -103,12 +104,14 @@ def create_app(
         health,
         ops,
         readmodels,
+        sla_policies,
         stream,
         webhooks,
     )
 
     for module in (
-        health, conversations, chat, customers, events, readmodels, ops, stream, webhooks, audit,
+        health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
+        webhooks, audit,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

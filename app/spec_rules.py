@@ -3,8 +3,10 @@ written into the OpenAPI document so that what it calls valid, the server accept
 
 - No string may hold a NUL character (PostgreSQL text cannot): every string property and
   parameter without a pattern of its own gets one that excludes it.
-- Whole-object rules a ``@validates_schema`` method enforces: an assignment names
-  something, an opening names its customer, an identity's value fits its kind.
+- Whole-object rules a ``@validates_schema`` method (or the domain) enforces: an
+  assignment names something, an opening names its customer, an identity's value fits
+  its kind, an SLA target in business hours has a calendar to run in, a calendar is
+  open some time, a version is a named policy's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 from apispec import BasePlugin
 from marshmallow import fields
 
+from app.schemas.sla import HOLIDAY_LIST_NAME
 from domain import values as v
+from domain.business_hours import WEEKDAYS
 
 NO_NUL = "^[^\\u0000]*$"
 
@@ -45,11 +49,42 @@ def _identity_rules() -> dict[str, Any]:
     }
 
 
+# A target counted in business hours needs the policy's calendar.
+_BUSINESS_HOURS_NEED_A_CALENDAR = {
+    "if": {
+        "properties": {
+            "targets": {
+                "contains": {
+                    "properties": {"business_hours": {"const": True}},
+                    "required": ["business_hours"],
+                }
+            }
+        },
+        "required": ["targets"],
+    },
+    "then": {"required": ["calendar"], "properties": {"calendar": {"type": "object"}}},
+}
+
+_LIST_NAME = {"minLength": 1, "maxLength": HOLIDAY_LIST_NAME, "pattern": NO_NUL}
+
 RULES: dict[str, dict[str, Any]] = {
     "Assignment": {"minProperties": 1},
     "OpenConversation": {"anyOf": [{"required": ["customer_id"]}, {"required": ["identity"]}]},
     "Identity": _identity_rules(),
     "AddIdentity": _identity_rules(),
+    "SlaPolicySpec": _BUSINESS_HOURS_NEED_A_CALENDAR,
+    # A calendar is open some time: its hours name at least one day with a period.
+    "Hours": {
+        "anyOf": [{"required": [day], "properties": {day: {"minItems": 1}}} for day in WEEKDAYS]
+    },
+    # The names of holiday lists (apispec writes no propertyNames of a Dict's keys).
+    "Calendar": {"allOf": [{"properties": {"holiday_lists": {"propertyNames": _LIST_NAME}}}]},
+    # A version is a named policy's; the built-in policy has version 0 only.
+    "ReapplySla": {
+        "dependentRequired": {"version": ["policy_id"]},
+        "if": {"properties": {"policy_id": {"const": "default"}}, "required": ["policy_id"]},
+        "then": {"properties": {"version": {"const": 0}}},
+    },
 }
 
 

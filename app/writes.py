@@ -75,11 +75,16 @@ def execute(
     status_of: Callable[[Outcome], int] | None = None,
     location: Callable[[Any], str] | None = None,
     fields: Mapping[str, str] | None = None,
+    present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Response:
     """Run a write at most once per ``Idempotency-Key``; answer with the outcome as JSON.
 
     ``fields`` renames the domain's argument names to this route's request fields, for
-    error documents (``{"tags": "add"}``).
+    error documents (``{"tags": "add"}``). ``present``, given the outcome's body (``id``,
+    ``version``, ``position``, ...), returns the body to answer with, the first time and
+    on a replay alike: the key's record stays the outcome, and the answer is made from
+    the version it names (an SLA policy keeps every version, so a replay shows the one
+    its first request saved).
     """
     g.parley_fields = dict(fields or {})
     code_of = status_of or (lambda _: status)
@@ -90,20 +95,25 @@ def execute(
 
     result = application().run_once(idempotent_request(), command, record=record)
     if isinstance(result, Replay):
-        return _replayed(result, location)
-    response = _respond(result.as_dict(), code_of(result))
+        return _replayed(result, location, present)
+    body = result.as_dict()
+    response = _respond(present(body) if present else body, code_of(result))
     response.headers["ETag"] = f'"{result.version}"'
     if location is not None:
         response.headers["Location"] = location(result.id)
     return response
 
 
-def _replayed(replay: Replay, location: Callable[[Any], str] | None) -> Response:
+def _replayed(
+    replay: Replay,
+    location: Callable[[Any], str] | None,
+    present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Response:
     """The first response again. Its position is the log head now, which covers the first
     write (``null`` if the first request changed nothing)."""
     body = dict(replay.response["body"])
     body["position"] = application().head_position() if replay.changed else None
-    response = _respond(body, int(replay.response["status"]))
+    response = _respond(present(body) if present else body, int(replay.response["status"]))
     response.headers[REPLAYED] = "true"
     response.headers["ETag"] = f'"{body["version"]}"'
     if location is not None:

@@ -8,11 +8,12 @@ from uuid import UUID
 from app.apidoc import CONVERSATION_LINKS, Blueprint
 from app.auth import current_principal, may_read_notes, requires
 from app.schemas import conversations as s
+from app.schemas import sla
 from app.schemas.common import EventPageSchema, PageArgsSchema, to_identity
 from app.schemas.events import describe_event
 from app.state import application
 from app.writes import execute, expected_version
-from domain.access import HANDLE, INGEST, MANAGE_IDENTITIES, OPEN, READ, may
+from domain.access import HANDLE, INGEST, MANAGE_IDENTITIES, MANAGE_SLA, OPEN, READ, may
 from domain.exceptions import NotFoundError, UnknownReplyError
 from domain.idempotency import Claim
 from domain.outcome import Outcome
@@ -236,6 +237,22 @@ def reopen(data: dict[str, Any], conversation_id: UUID) -> Any:
 def log_call(data: dict[str, Any], conversation_id: UUID) -> Any:
     """Log a phone call (outbound answers the customer; inbound reopens a resolved case)"""
     return _run("log_call", conversation_id, status=201, **data)
+
+
+@blp.route("/<uuid:conversation_id>/sla", methods=["POST"])
+@requires(MANAGE_SLA)
+@blp.arguments(sla.ReapplySlaSchema)
+@blp.write("reapplySla", 200, s.OutcomeSchema)
+def reapply_sla(data: dict[str, Any], conversation_id: UUID) -> Any:
+    """Apply an SLA policy to the case again (supervisors)
+
+    `policy_id` (and `version`, default its latest; `default` is the built-in policy)
+    names the policy; without them the rules choose, for the case as it is now (its
+    priority, tags and team). The case is promised the policy's terms from now on: time
+    already counted stays counted. The new pin (`sla.policy` on the conversation) has
+    reason `reapplied`.
+    """
+    return _run("reapply_sla", conversation_id, fields={"policy": "policy_id"}, **data)
 
 
 @blp.route("/<uuid:conversation_id>/replies/<uuid:reply_id>/receipt", methods=["POST"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import (
@@ -13,6 +15,7 @@ from app.schemas.common import (
     body_field,
     channel_field,
 )
+from app.schemas.sla import ConversationSlaSchema
 from domain import values as v
 
 NAME = validate.Length(min=1, max=100)
@@ -307,6 +310,18 @@ class ConversationSchema(Schema):
         metadata={"description": "auto-replies and bounces on the case's thread"},
     )
     chat = fields.Method("_chat", metadata={"type": ["object", "null"]})
+    sla = fields.Nested(
+        ConversationSlaSchema,
+        metadata={"description": "the SLA policy pinned on the case, and its breaches on record"},
+    )
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "sla":  # made of two of the case's attributes
+            return {
+                "policy": obj.sla_policy_or_default,
+                "breaches": getattr(obj, "sla_breaches", []),
+            }
+        return super().get_attribute(obj, attr, default)
 
     def _chat(self, conversation: object) -> dict | None:
         session = getattr(conversation, "chat_session", None)

@@ -161,7 +161,7 @@ def test_the_routes_named_as_needing_no_token_answer_without_one(client):
 
 # ------------------------------------------------------------------ every cell
 def _setup(client, auth) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A case (opened by an agent, with a private note) and its customer."""
+    """A case (opened by an agent, with a private note), its customer, and an SLA policy."""
     user_id = new_external_id()
     opened = client.post("/v1/conversations", json=tweet(user_id=user_id), headers=auth("agent"))
     assert opened.status_code == 201, opened.get_json()
@@ -170,10 +170,18 @@ def _setup(client, auth) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         f"/v1/conversations/{cid}/notes", json={"body": NOTE_BODY}, headers=auth("agent")
     )
     assert note.status_code == 201, note.get_json()
+    policy = client.post(
+        "/v1/sla/policies",
+        json={"name": "Chat", "targets": [{"metric": "first_response", "seconds": 120}]},
+        headers=auth("supervisor"),
+    )
+    assert policy.status_code == 201, policy.get_json()
     return {
         "conversation_id": cid,
         "customer_id": opened.get_json()["customer_id"],
         "x_user_id": user_id,
+        "policy_id": policy.get_json()["id"],
+        "version": policy.get_json()["version"],
     }
 
 

@@ -10,8 +10,12 @@ the request matched the schema, because the rule it enforces is one that JSON Sc
 cannot state: it depends on the aggregate's current state, on the clock, on another
 request, or on another query parameter (parameters are described one by one). Each is
 matched on the problem document's ``type`` and the field it names, so that any other
-422 or 412 still fails the run. Nothing else is filtered: every other check, and every
-other refusal of valid data, fails the run as schemathesis reports it.
+422 or 412 still fails the run.
+
+``use_after_free`` expects every read under a path to be 404 once a DELETE of it
+succeeded. :data:`KEPT_AFTER_DELETE` names the one DELETE that, by design, keeps what it
+deletes readable. Nothing else is filtered: every other check, and every other refusal
+of valid data, fails the run as schemathesis reports it.
 """
 
 from __future__ import annotations
@@ -60,7 +64,21 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     "attachment: RFC 5322's grammar, not JSON Schema's",
     ("POST /webhooks/email", 422, "422", "message"): "bytes that are not an RFC 5322 "
     "message at all",
+    ("POST /v1/conversations/{conversation_id}/sla", 422, "invalid-value", "version"): (
+        "a version the named policy has: how many versions it has, its state"
+    ),
 }
+# A policy's rules that JSON Schema cannot state, on creating and on revising one. A field
+# ending in "." stands for every field under it.
+for _route in ("POST /v1/sla/policies", "PUT /v1/sla/policies/{policy_id}"):
+    UNEXPRESSIBLE |= {
+        (_route, 422, "invalid-value", "targets"): "two targets for one metric, channel "
+        "and priority: uniqueness of some of the items' properties, not of whole items",
+        (_route, 422, "invalid-value", "calendar.time_zone"): "whether a name is in the tz "
+        "database is the server's tzdata, not a pattern",
+        (_route, 422, "invalid-value", "calendar.hours."): "a day's periods overlap, or one "
+        "ends before it starts: an order between two parts of a string, or of two strings",
+    }
 
 
 def _problem(response: Any) -> dict[str, Any]:
@@ -80,15 +98,33 @@ def why_refused(operation: str, response: Any) -> str | None:
     for (route, status, expected_kind, field), reason in UNEXPRESSIBLE.items():
         if route not in (None, operation) or status != response.status_code:
             continue
-        if kind == expected_kind and (field is None or field in named):
+        if kind == expected_kind and (field is None or _names(field, named)):
             return reason
     return None
 
 
+# The deleting operation: why what it deleted is still there to read.
+KEPT_AFTER_DELETE: dict[str, str] = {
+    "DELETE /v1/sla/policies/{policy_id}": "deleting a policy retires it: it applies to no "
+    "new case, but it and its versions stay readable (`retired: true`), because cases keep "
+    "the version they were promised and reports restate them",
+}
+
+
+def _names(field: str, named: set[Any]) -> bool:
+    if field.endswith("."):
+        return any(isinstance(n, str) and n.startswith(field) for n in named)
+    return field in named
+
+
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """Keep every failure but a refusal of valid data that :data:`UNEXPRESSIBLE` explains."""
-    if "positive_data_acceptance" not in getattr(failure, "checks", ()):
+    """Keep every failure but a refusal of valid data that :data:`UNEXPRESSIBLE` explains,
+    and a read of what a DELETE in :data:`KEPT_AFTER_DELETE` keeps."""
+    checks = getattr(failure, "checks", ())
+    if "use_after_free" in checks:
+        return getattr(failure, "operation", None) not in KEPT_AFTER_DELETE
+    if "positive_data_acceptance" not in checks:
         return True
     return why_refused(case.operation.label, response) is None
 

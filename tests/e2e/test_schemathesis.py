@@ -9,12 +9,14 @@ exit 0.
 What the run is told beyond the document:
 
 - a supervisor's token (``Authorization`` on every request);
-- ids of customers and conversations seeded before the run, as dictionaries for the path
-  parameters, so most requests reach a real aggregate instead of a 404;
+- ids of customers, conversations and an SLA policy seeded before the run, as
+  dictionaries for the path parameters, so most requests reach a real aggregate instead
+  of a 404;
 - ``timeout=0.2`` for ``/v1/stream``, so each stream ends at once instead of after the
   default 300 s (``--request-timeout`` bounds every request besides);
 - ``schemathesis_hooks.py`` beside this file, which drops the refusals of schema-valid
-  requests that no schema can prevent (state, clock and cross-parameter rules), each
+  requests that no schema can prevent (state, clock and cross-parameter rules), and the
+  reads of an SLA policy after its DELETE (which retires it, keeping it readable), each
   named there with its reason. Nothing else is filtered.
 
 ``PARLEY_SCHEMATHESIS_SEED`` picks another seed (default: a fixed one, so a run can be
@@ -133,8 +135,9 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 follower.wait(timeout=5)
 
 
-def _seed(served: Served) -> tuple[list[str], list[str]]:
-    """Customers with an identity of each kind, and a conversation on every channel."""
+def _seed(served: Served) -> tuple[list[str], list[str], list[str]]:
+    """Customers with an identity of each kind, a conversation on every channel, and an
+    SLA policy."""
     headers = {"Authorization": f"Bearer {served.token}"}
 
     def post(path: str, body: dict[str, object]) -> str:
@@ -167,10 +170,15 @@ def _seed(served: Served) -> tuple[list[str], list[str]]:
         )
         for i, channel in enumerate(channels)
     ]
-    return customers, conversations
+    policy = {
+        "name": "Chat",
+        "conditions": {"channels": ["chat"]},
+        "targets": [{"metric": "first_response", "seconds": 120}],
+    }
+    return customers, conversations, [post("/v1/sla/policies", policy)]
 
 
-def _config(customers: list[str], conversations: list[str]) -> str:
+def _config(customers: list[str], conversations: list[str], policies: list[str]) -> str:
     """schemathesis.toml: top-level keys first (after a table header a key is the table's)."""
     return f"""\
 hooks = {json.dumps(str(HOOKS))}
@@ -181,12 +189,17 @@ values = {json.dumps(customers)}
 [dictionaries.conversations]
 values = {json.dumps(conversations)}
 
+[dictionaries.policies]
+values = {json.dumps(policies)}
+
 [parameters]
 "path.customer_id" = {{ dictionary = "customers", probability = 0.9 }}
 "path.conversation_id" = {{ dictionary = "conversations", probability = 0.9 }}
 "query.conversation_id" = {{ dictionary = "conversations", probability = 0.5 }}
 "body.customer_id" = {{ dictionary = "customers", probability = 0.6 }}
 "body.into" = {{ dictionary = "customers", probability = 0.8 }}
+"path.policy_id" = {{ dictionary = "policies", probability = 0.9 }}
+"body.policy_id" = {{ dictionary = "policies", probability = 0.5 }}
 # /v1/stream holds the connection until `timeout` seconds (default 300): end it at once.
 "query.timeout" = 0.2
 """
