@@ -97,14 +97,16 @@ def _names(most: int, length: int, **kwargs: Any) -> fields.List:
 # ---------------------------------------------------------------------- requests
 class ConditionsSchema(StrictSchema):
     """Which cases the policy is for: an empty list matches every case; a case matches
-    when it matches every list given (`tags`: any one of them). A case is matched as it
-    opens (its channel; priority `none`, no tags or team yet) and when a policy is
-    applied to it again."""
+    when it matches every list given (`tags`, the case's, and `customer_tags`, its
+    customer's: any one of them). A case is matched as it opens (its channel and its
+    customer's tags; priority `none`, no tags or team yet) and when a policy is applied
+    to it again."""
 
     channels = _choices(v.CHANNELS, metadata={"description": "the channel the case began on"})
     priorities = _choices(v.PRIORITIES)
     tags = _names(v.MAX_TAGS, 50)
     teams = _names(100, 100)
+    customer_tags = _names(v.MAX_TAGS, 50)
 
 
 class TargetSchema(StrictSchema):
@@ -255,6 +257,7 @@ class ConditionsViewSchema(Schema):
     priorities = fields.List(fields.String())
     tags = fields.List(fields.String())
     teams = fields.List(fields.String())
+    customer_tags = fields.List(fields.String())
 
 
 class TargetViewSchema(Schema):
