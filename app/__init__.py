@@ -101,6 +101,7 @@ def create_app(
         customers,
         events,
         health,
+        incidents,
         ops,
         readmodels,
         stream,
@@ -109,6 +110,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, ops, stream, webhooks, audit,
+        incidents,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app
