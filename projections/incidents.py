@@ -340,11 +340,22 @@ def counts(store: ReadStore, incident_ids: list[str]) -> dict[str, dict[str, int
     return {i: found.get(i, dict(empty)) for i in incident_ids}
 
 
-def _present_incident(row: dict[str, Any], store: ReadStore) -> dict[str, Any]:
-    updates = store.query(
-        "SELECT * FROM proj_incident_updates WHERE incident_id = ? ORDER BY queued_at, update_id",
-        [row["incident_id"]],
-    )
+def _updates_of(store: ReadStore, incident_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each incident's general updates, oldest first (one query for a page)."""
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+    if not incident_ids:
+        return found
+    marks = ", ".join("?" * len(incident_ids))
+    for u in store.query(
+        f"SELECT * FROM proj_incident_updates WHERE incident_id IN ({marks})"
+        " ORDER BY queued_at, update_id",
+        incident_ids,
+    ):
+        found[u["incident_id"]].append(u)
+    return found
+
+
+def _present_incident(row: dict[str, Any], updates: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row["incident_id"], "title": row["title"], "status": row["status"],
         "declared_at": iso(row["declared_at"]), "declared_by": row["declared_by"],
@@ -364,7 +375,7 @@ def incident_summary(store: ReadStore, incident_id: str) -> dict[str, Any] | Non
     rows = store.query("SELECT * FROM proj_incidents WHERE incident_id = ?", [incident_id])
     if not rows:
         return None
-    out = _present_incident(rows[0], store)
+    out = _present_incident(rows[0], _updates_of(store, [incident_id])[incident_id])
     out["counts"] = counts(store, [incident_id])[incident_id]
     return out
 
@@ -387,8 +398,12 @@ def list_incidents(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    found = counts(store, [r["incident_id"] for r in rows])
-    items = [_present_incident(r, store) | {"counts": found[r["incident_id"]]} for r in rows]
+    ids = [r["incident_id"] for r in rows]
+    found, updates = counts(store, ids), _updates_of(store, ids)
+    items = [
+        _present_incident(r, updates[r["incident_id"]]) | {"counts": found[r["incident_id"]]}
+        for r in rows
+    ]
     return {"items": items, "next_cursor": _encode(rows[-1]["seq"]) if more else None}
 
 

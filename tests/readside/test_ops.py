@@ -80,7 +80,7 @@ def test_readiness_shows_projection_lag_and_fails_past_the_configured_limit(stor
         assert level.status_code == 200, level.get_json()
         assert level.get_json()["checks"]["projections"] == {
             "ok": True,
-            "lag": {"inbox": 0, "sla": 0, "history": 0, "deliveries": 0},
+            "lag": {"inbox": 0, "sla": 0, "history": 0, "deliveries": 0, "incidents": 0},
         }
         assert level.get_json()["checks"]["outbox"] == {"ok": True, "lag": 0}
     finally:
