@@ -102,7 +102,6 @@ def create_app(
         customers,
         events,
         health,
-        incidents,
         ops,
         readmodels,
         sla_policies,
@@ -112,7 +111,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit, incidents,
+        webhooks, audit,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -31,7 +31,6 @@ from domain.exceptions import (
     VersionConflictError,
 )
 from domain.idempotency import Claim
-from domain.incidents import Incidents
 from domain.indexes import CaseIndex, InboundIndex, OutboundIndex, ThreadIndex
 from domain.outcome import Outcome
 from domain.sla_service import SlaUseCases
@@ -81,7 +80,7 @@ class Contact:
     details: dict[str, Any] | None = None
 
 
-class Inbound(Incidents, SlaUseCases):
+class Inbound(SlaUseCases):
     def open_conversation(
         self,
         *,
@@ -164,12 +163,9 @@ class Inbound(Incidents, SlaUseCases):
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)
         cases = self._case_index(customer, conversation, actor, now)
-        # A live incident whose keywords the first message names links the case now, in
-        # this save (and acknowledges it, once the incident's acknowledgement stands).
-        incidents = self._incident_links(conversation, f"{subject or ''}\n{body}", now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
-            customer, *identity_claims, conversation, *index, cases, *incidents,
+            customer, *identity_claims, conversation, *index, cases,
             claim=claim, response=self._outcome(conversation, **extra),
         )  # fmt: skip
 

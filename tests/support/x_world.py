@@ -65,9 +65,8 @@ def invalid(param: str, value: Any, message: str | None = None) -> ApiError:
     )
 
 
-def now(clock: Callable[[], float] | None = None) -> datetime:
-    """The moment (``clock``: epoch seconds, default the real one), to the millisecond."""
-    moment = datetime.fromtimestamp(clock(), UTC) if clock is not None else datetime.now(UTC)
+def now() -> datetime:
+    moment = datetime.now(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -206,11 +205,8 @@ class World:
     integer comparison), and never restart: ``reset()`` keeps counting.
     """
 
-    def __init__(
-        self, brand_user_id: str, brand_username: str, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, brand_user_id: str, brand_username: str) -> None:
         self.brand_user_id, self.brand_username = brand_user_id, brand_username
-        self.clock = clock  # epoch seconds; None: the real time
         self.lock = threading.RLock()
         self._ids = itertools.count(FIRST_ID)
         self.reset()
@@ -298,7 +294,7 @@ class World:
             author,
             self.users[author]["username"],
             self._with_reply_mention(author, text, parent),
-            moment or now(self.clock),
+            moment or now(),
             conversation_id=parent.conversation_id if parent else tweet_id,
             in_reply_to=parent.id if parent else None,
             in_reply_to_user_id=parent.author_id if parent else None,
@@ -307,7 +303,7 @@ class World:
         return tweet
 
     def _new_dm(self, sender: str, recipient: str, text: str) -> Dm:
-        dm = Dm(str(next(self._ids)), sender, recipient, text, now(self.clock))
+        dm = Dm(str(next(self._ids)), sender, recipient, text, now())
         self.dms.append(dm)
         return dm
 
