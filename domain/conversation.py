@@ -76,6 +76,9 @@ class Conversation(Aggregate):
         sla: dict[str, Any] | None = None,
     ) -> None:
         self.customer_id = customer_id
+        self.sla_policy: dict[str, Any] | None = None  # None: opened before policies
+        self.sla_breaches: list[dict[str, Any]] = []
+        self.sla_warned: set[tuple[str, int]] = set()  # at-risk warnings, (metric, seq)
         if sla is not None:
             self._pin_sla(sla, reason="rules", timestamp=timestamp)
         self.origin_channel = channel
@@ -795,7 +798,7 @@ class Conversation(Aggregate):
     ) -> bool:
         """Record that ``metric`` (wait number ``seq``) missed ``deadline``; False if that
         breach is on record already (another worker found it first)."""
-        if (metric, seq) in self._sla_marks("breaches"):
+        if any((b["metric"], b["seq"]) == (metric, seq) for b in self.sla_breaches):
             return False
         policy = self.sla_policy_or_default
         self._breach(
@@ -817,18 +820,16 @@ class Conversation(Aggregate):
         actor: str,
         timestamp: datetime,
     ) -> None:
-        self._sla_marks("breaches").append((metric, seq))
-        self.sla_breaches = [
-            *getattr(self, "sla_breaches", []),
-            {"metric": metric, "seq": seq, "deadline": deadline, "detected_at": detected_at},
-        ]
+        self.sla_breaches.append(
+            {"metric": metric, "seq": seq, "deadline": deadline, "detected_at": detected_at}
+        )
 
     def record_sla_at_risk(
         self, *, metric: str, seq: int, at: datetime, deadline: datetime, actor: str,
         timestamp: datetime,
     ) -> bool:  # fmt: skip
         """Record that ``metric`` (wait ``seq``) is at risk since ``at``; False if known."""
-        if (metric, seq) in self._sla_marks("risks"):
+        if (metric, seq) in self.sla_warned:
             return False
         self._at_risk(
             metric=metric, seq=seq, at=at, deadline=deadline, actor=actor, timestamp=timestamp
@@ -840,21 +841,12 @@ class Conversation(Aggregate):
         self, metric: str, seq: int, at: datetime, deadline: datetime, actor: str,
         timestamp: datetime,
     ) -> None:  # fmt: skip
-        self._sla_marks("risks").append((metric, seq))
-
-    def _sla_marks(self, kind: str) -> list[tuple[str, int]]:
-        """Breaches and warnings on record, as (metric, seq); cases stored before SLA
-        events existed have none."""
-        name = f"_sla_{kind}"
-        if not hasattr(self, name):
-            setattr(self, name, [])
-        marks: list[tuple[str, int]] = getattr(self, name)
-        return marks
+        self.sla_warned.add((metric, seq))
 
     @property
     def sla_policy_or_default(self) -> dict[str, Any]:
         """The policy pinned on the case; cases opened before policies, the built-in one."""
-        return getattr(self, "sla_policy", None) or {
+        return self.sla_policy or {
             "id": DEFAULT_POLICY_ID, "version": 0, "name": DEFAULT_SPEC.name,
             "applied_at": None, "reason": "built-in",
         }  # fmt: skip

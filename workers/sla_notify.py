@@ -60,11 +60,7 @@ def notify_sla_breach(conversation_id: str, metric: str, seq: int) -> str:
     app = ctx.application
     conversation = app.get_conversation(UUID(conversation_id))
     breach = next(
-        (
-            b
-            for b in getattr(conversation, "sla_breaches", [])
-            if (b["metric"], b["seq"]) == (metric, seq)
-        ),
+        (b for b in conversation.sla_breaches if (b["metric"], b["seq"]) == (metric, seq)),
         None,
     )
     if breach is None:

@@ -319,7 +319,7 @@ class ConversationSchema(Schema):
         if attr == "sla":  # made of two of the case's attributes
             return {
                 "policy": obj.sla_policy_or_default,
-                "breaches": getattr(obj, "sla_breaches", []),
+                "breaches": obj.sla_breaches,
             }
         return super().get_attribute(obj, attr, default)
 
