@@ -102,6 +102,7 @@ def create_app(
         customers,
         events,
         health,
+        incidents,
         ops,
         readmodels,
         sla_policies,
@@ -111,7 +112,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit,
+        webhooks, audit, incidents,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -5,7 +5,8 @@ natural-key indexes share one total order, which the projections and auditors fo
 Every command loads, checks, and saves everything it touched in one transaction, and
 answers with an :class:`~domain.outcome.Outcome` carrying the global position of its
 last event. The use cases live in mixins by noun (inbound, chat, mail, calls,
-deliveries, triage, customers, tokens),
+deliveries, triage, customers, tokens, incidents: an outage's cases, which the inbound
+use cases link as they open),
 each derived from the typed :class:`~domain.service.Service` base.
 """
 

@@ -38,9 +38,30 @@ class Deliveries(CustomerDirectory):
         answers) is decided now and recorded with it."""
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        reply_id = self._queue_on(conversation, kind=kind, body=body, actor=actor, channel=channel)
+        reply = conversation.replies[str(reply_id)]
+        extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
+        return self._save(
+            conversation, claim=claim, expected_version=expected_version,
+            response=self._outcome(conversation, **extra),
+        )  # fmt: skip
+
+    def _queue_on(
+        self,
+        conversation: Conversation,
+        *,
+        kind: str,
+        body: str,
+        actor: str,
+        channel: str | None = None,
+    ) -> UUID:
+        """Queue a reply on a loaded conversation (saved by the caller): its target is
+        decided now. The reply's id."""
         self._check_not_erased(conversation.customer_id)
         reply_id = uuid4()
         on = channel or conversation.current_channel
+        if channel is None and kind == "follow_up" and conversation.status == v.RESOLVED:
+            on = conversation.origin_channel  # where a resolved case's follow-up goes
         if on == v.PHONE:
             raise InvalidValueError(
                 "a reply cannot go out by phone: call the customer and log the call "
@@ -55,12 +76,7 @@ class Deliveries(CustomerDirectory):
             recipient=self._recipient(conversation, on),
             from_account=self.accounts.get(on), actor=actor, timestamp=self.clock(),
         )  # fmt: skip
-        reply = conversation.replies[str(reply_id)]
-        extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
-        return self._save(
-            conversation, claim=claim, expected_version=expected_version,
-            response=self._outcome(conversation, **extra),
-        )  # fmt: skip
+        return reply_id
 
     def _after_chat(self, conversation: Conversation, actor: str) -> str:
         """The customer left the chat: the case moves to e-mail if they have an address;

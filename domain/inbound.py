@@ -31,6 +31,7 @@ from domain.exceptions import (
     VersionConflictError,
 )
 from domain.idempotency import Claim
+from domain.incidents import Incidents
 from domain.indexes import CaseIndex, InboundIndex, OutboundIndex, ThreadIndex
 from domain.outcome import Outcome
 from domain.sla_service import SlaUseCases
@@ -80,7 +81,7 @@ class Contact:
     details: dict[str, Any] | None = None
 
 
-class Inbound(SlaUseCases):
+class Inbound(Incidents, SlaUseCases):
     def open_conversation(
         self,
         *,
@@ -163,9 +164,12 @@ class Inbound(SlaUseCases):
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)
         cases = self._case_index(customer, conversation, actor, now)
+        # A live incident whose keywords the first message names links the case now, in
+        # this save (and acknowledges it, once the incident's acknowledgement stands).
+        incidents = self._incident_links(conversation, f"{subject or ''}\n{body}", now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
-            customer, *identity_claims, conversation, *index, cases,
+            customer, *identity_claims, conversation, *index, cases, *incidents,
             claim=claim, response=self._outcome(conversation, **extra),
         )  # fmt: skip
 

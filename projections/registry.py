@@ -6,11 +6,12 @@ from projections.base import Projection
 from projections.deliveries import Deliveries
 from projections.history import CustomerHistory
 from projections.inbox import Inbox
+from projections.incidents import IncidentLedger
 from projections.sla import SlaClock
 
 
 def all_projections() -> list[Projection]:
-    return [Inbox(), SlaClock(), CustomerHistory(), Deliveries()]
+    return [Inbox(), SlaClock(), CustomerHistory(), Deliveries(), IncidentLedger()]
 
 
 def by_name(name: str) -> Projection:

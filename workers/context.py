@@ -81,7 +81,8 @@ def channels_for(
     if settings.x_configured():
         from workers.channels.x import Usage, XChannel, client_for
 
-        x = XChannel(client_for(settings, Usage(client)), settings.x_brand_user_id)
+        usage = Usage(client)
+        x = XChannel(client_for(settings, usage), settings.x_brand_user_id, usage)
         channels |= {"x_public": x, "x_dm": x}
     if settings.smtp_configured():
         from workers.channels.email import EmailChannel, Ledger, SmtpConfig

@@ -28,6 +28,7 @@ from workers.channels.base import (
     Outgoing,
     RateLimitedError,
     UncertainError,
+    held,
 )
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ class Delivery:
                 conversation_id, reply_id, attempt, "gave_up",
                 f"{attempt} attempts failed (last: {reply['last_error']}); retry it",
             )  # fmt: skip
+        if (until := held(channel, outgoing)) is not None:
+            return self._held(conversation_id, reply_id, attempt, until)
         attempt += 1
         app.dispatch_reply(conversation_id, reply_id=reply_id, attempt=attempt, actor=ACTOR)
         try:
@@ -166,6 +169,16 @@ class Delivery:
             except VersionConflictError:
                 if tries == 4:
                     raise
+
+    def _held(self, conversation_id: UUID, reply_id: UUID, attempt: int, until: datetime) -> Result:
+        """The channel's rate limit is spent until ``until``: wait for it without an
+        attempt (nothing is sent, so no attempt of the budget is used up)."""
+        self.app.record_delivery_failure(
+            conversation_id, reply_id=reply_id, attempt=attempt, retryable=True,
+            code="rate_limited", retry_at=until, actor=ACTOR,
+            reason=f"held back: the channel's rate limit allows no more until {until.isoformat()}",
+        )  # fmt: skip
+        return Result("retry", "rate_limited")
 
     def _found(self, conversation_id: UUID, reply_id: UUID, attempt: int, found: str) -> Result:
         """An earlier attempt had posted it: record that, and post nothing."""

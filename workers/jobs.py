@@ -22,6 +22,20 @@ def deliver_reply(conversation_id: str, reply_id: str) -> str:
     return f"{result.outcome} {result.detail}".strip()
 
 
+def deliver_incident_update(incident_id: str, update_id: str) -> str:
+    """Post an incident's general update once (or find it posted); the outcome is in the log."""
+    from workers.incident_updates import UpdateDelivery
+
+    ctx = context.current()
+    result = UpdateDelivery(
+        ctx.application,
+        ctx.channels,
+        ctx.redis,
+        attempt_seconds=ctx.settings.delivery_attempt_seconds,
+    ).run(UUID(incident_id), UUID(update_id))
+    return f"{result.outcome} {result.detail}".strip()
+
+
 def poll_x(kind: str) -> str:
     """One poll of X: ``mentions``, ``search`` (brand keywords) or ``dms``."""
     ctx = context.current()

@@ -3,7 +3,8 @@
 Nothing is enqueued from a web request: a reply is an event (``ReplyQueued``), and this
 loop, reading the log in order, enqueues its delivery, as it does a retry a failure
 scheduled (``ReplyDeliveryFailed`` with ``retry_at``) or an operator asked for
-(``RedeliveryRequested``), and the supervisors' alert of an SLA breach (``SlaBreached``). Its position is kept in the read store's database, in a table
+(``RedeliveryRequested``), the supervisors' alert of an SLA breach (``SlaBreached``), and
+an incident's general update (``Incident.UpdateQueued``, and its retries). Its position is kept in the read store's database, in a table
 of its own, and moves only after the jobs of a batch are in Redis: with Redis down the
 outbox waits, and resumes where it was; a crash between enqueueing and moving on
 enqueues a job again, which the job's idempotency makes harmless. Job ids are
@@ -32,7 +33,7 @@ from projections.base import event_type
 from projections.db import ReadStore, timestamp
 from projections.log import EventLog, follow
 from workers import queues
-from workers.jobs import deliver_reply
+from workers.jobs import deliver_incident_update, deliver_reply
 from workers.sla_notify import notify_sla_breach
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ MARKER = "parley:outbox:epoch"  # absent: this Redis lost its data (or is new)
 NAME = "outbox"
 DELIVERED_BY_WORKERS = frozenset({v.X_PUBLIC, v.X_DM, v.EMAIL})  # chat, phone, api: in Parley
 MAX_BACKOFF = 30.0
+# An incident's update is kept open beside the replies, its incident id so marked in the
+# conversation_id column: the table is the outbox's own, for the work it has not seen end.
+INCIDENT = "incident:"
 
 Enqueue = Callable[..., None]
 
@@ -73,12 +77,19 @@ def position(store: ReadStore) -> int | None:
     return int(rows[0]["position"]) if rows else None
 
 
-def _concludes(event: Any) -> bool:
-    """An outcome after which no job of the reply's is wanted (until a redelivery)."""
+def _concludes(event: Any) -> str | None:
+    """The reply (or update) after whose outcome no job of it is wanted (until a
+    redelivery), if ``event`` is such an outcome."""
     kind = event_type(event)
-    return kind in ("Conversation.ReplyDelivered", "Conversation.ReplyBounced") or (
+    if kind in ("Conversation.ReplyDelivered", "Conversation.ReplyBounced") or (
         kind == "Conversation.ReplyDeliveryFailed" and not event.retryable
-    )
+    ):
+        return str(event.reply_id)
+    if kind == "Incident.UpdateDelivered" or (
+        kind == "Incident.UpdateDeliveryFailed" and not event.retryable
+    ):
+        return str(event.update_id)
+    return None
 
 
 class Outbox:
@@ -115,9 +126,12 @@ class Outbox:
             elif self._jobs_for(position, event):
                 opened[str(event.reply_id)] = (str(event.originator_id), position)
                 closed.discard(str(event.reply_id))
-            elif _concludes(event):
-                closed.add(str(event.reply_id))
-                opened.pop(str(event.reply_id), None)
+            elif self._update_job(position, event):
+                opened[str(event.update_id)] = (INCIDENT + str(event.originator_id), position)
+                closed.discard(str(event.update_id))
+            elif (done := _concludes(event)) is not None:
+                closed.add(done)
+                opened.pop(done, None)
         if batch:
             with self.store.transaction(lock_key=NAME) as tx:
                 tx.run(
@@ -143,9 +157,12 @@ class Outbox:
         rows = self.store.query(f"SELECT reply_id, conversation_id FROM {OPEN} ORDER BY position")
         epoch = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
         for row in rows:
+            owner = str(row["conversation_id"])
+            job: Callable[[str, str], str] = deliver_reply
+            if owner.startswith(INCIDENT):
+                owner, job = owner.removeprefix(INCIDENT), deliver_incident_update
             self.enqueue(
-                self.redis, queues.DELIVERIES, deliver_reply,
-                row["conversation_id"], row["reply_id"],
+                self.redis, queues.DELIVERIES, job, owner, row["reply_id"],
                 job_id=f"deliver-{row['reply_id']}-recovered-{epoch}", at=None,
             )  # fmt: skip
         self.redis.set(MARKER, epoch)
@@ -170,6 +187,24 @@ class Outbox:
             self.redis, queues.DELIVERIES, deliver_reply,
             str(event.originator_id), str(event.reply_id),
             job_id=f"deliver-{event.reply_id}-{position}", at=at,
+        )  # fmt: skip
+        self.enqueued += 1
+        return True
+
+    def _update_job(self, position: int, event: Any) -> bool:
+        """Enqueue the posting of an incident's general update (or its retry at its
+        time); whether it did."""
+        kind = event_type(event)
+        if kind == "Incident.UpdateQueued":
+            at = None
+        elif kind == "Incident.UpdateDeliveryFailed" and event.retryable:
+            at = event.retry_at
+        else:
+            return False
+        self.enqueue(
+            self.redis, queues.DELIVERIES, deliver_incident_update,
+            str(event.originator_id), str(event.update_id),
+            job_id=f"update-{event.update_id}-{position}", at=at,
         )  # fmt: skip
         self.enqueued += 1
         return True

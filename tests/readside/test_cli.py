@@ -102,6 +102,7 @@ def test_projections_run_once_applies_the_log_and_status_shows_no_lag(
         "sla": head,
         "history": head,
         "deliveries": head,
+        "incidents": head,
     }
     assert run.exit_code == 0, run.output
     assert run.stdout.startswith("applied ")
@@ -109,7 +110,8 @@ def test_projections_run_once_applies_the_log_and_status_shows_no_lag(
     assert int(run.stdout.split()[1]) > 0
     assert again.stdout.startswith("applied 0 event(s)")
     assert {n: (r["position"], r["lag"], r["state"]) for n, r in after.items()} == {
-        name: (head, 0, "running") for name in ("inbox", "sla", "history", "deliveries")
+        name: (head, 0, "running")
+        for name in ("inbox", "sla", "history", "deliveries", "incidents")
     }
     rows = read_store.query("SELECT conversation_id, awaiting FROM proj_inbox")
     assert sorted(r["conversation_id"] for r in rows) == sorted(ids)
@@ -123,7 +125,7 @@ def test_projections_status_prints_a_table(parley, application):
     result = parley("projections", "status")
 
     assert result.exit_code == 0, result.output
-    for name in ("inbox", "sla", "history", "deliveries"):
+    for name in ("inbox", "sla", "history", "deliveries", "incidents"):
         assert name in result.stdout
 
 

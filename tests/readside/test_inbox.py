@@ -336,7 +336,8 @@ def test_a_message_holding_a_nul_character_never_halts_the_projections(client, a
     listed = {i["conversation_id"] for i in inbox(client, agent)["items"]}
 
     assert {s["name"]: (s["state"], s["lag"], s["last_error"]) for s in states} == {
-        name: ("running", 0, None) for name in ("inbox", "sla", "history", "deliveries")
+        name: ("running", 0, None)
+        for name in ("inbox", "sla", "history", "deliveries", "incidents")
     }
     assert clean in listed
     if response.status_code == 201:
@@ -355,7 +356,7 @@ def test_a_tag_holding_a_nul_character_never_halts_the_inbox(client, auth, flask
     states = client.get("/v1/ops/projections", headers=auth("ops")).get_json()["items"]
 
     assert {s["name"]: (s["state"], s["lag"]) for s in states} == {
-        name: ("running", 0) for name in ("inbox", "sla", "history", "deliveries")
+        name: ("running", 0) for name in ("inbox", "sla", "history", "deliveries", "incidents")
     }
 
 

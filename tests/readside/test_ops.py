@@ -30,8 +30,8 @@ def test_ops_see_every_projection_lagging_before_the_follower_runs_and_level_aft
     project(flask_app)
     after = statuses(client, ops)
 
-    assert set(before) == set(after) == {"inbox", "sla", "history", "deliveries"}
-    for name in ("inbox", "sla", "history", "deliveries"):
+    assert set(before) == set(after) == {"inbox", "sla", "history", "deliveries", "incidents"}
+    for name in ("inbox", "sla", "history", "deliveries", "incidents"):
         assert before[name]["position"] == 0
         assert before[name]["head"] == head
         assert before[name]["lag"] == head > 0
@@ -64,7 +64,7 @@ def test_readiness_shows_projection_lag_and_fails_past_the_configured_limit(stor
         assert behind.status_code == 503
         check = behind.get_json()["checks"]["projections"]
         assert check["ok"] is False
-        assert set(check["behind"]) == {"inbox", "sla", "history", "deliveries"}
+        assert set(check["behind"]) == {"inbox", "sla", "history", "deliveries", "incidents"}
         assert all(lag > 0 for lag in check["lag"].values())
 
         assert behind.get_json()["checks"]["outbox"]["ok"] is False
@@ -80,7 +80,7 @@ def test_readiness_shows_projection_lag_and_fails_past_the_configured_limit(stor
         assert level.status_code == 200, level.get_json()
         assert level.get_json()["checks"]["projections"] == {
             "ok": True,
-            "lag": {"inbox": 0, "sla": 0, "history": 0, "deliveries": 0},
+            "lag": {"inbox": 0, "sla": 0, "history": 0, "deliveries": 0, "incidents": 0},
         }
         assert level.get_json()["checks"]["outbox"] == {"ok": True, "lag": 0}
     finally:

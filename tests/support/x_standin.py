@@ -155,12 +155,16 @@ class XStandIn:
         port: int = 0,
         signed_base: str = X_API,
         rate_limits: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` (epoch seconds) is the stand-in's time: rate-limit windows, and when
+        tweets and DMs are made; a test may run it simulated."""
+        self.clock = clock
         self.consumer_secret, self.access_token_secret = consumer_secret, access_token_secret
         self.host, self.port, self.signed_base = host, port, signed_base.rstrip("/")
         self.default_limits = {p: limit for p, (_, limit) in API_ROUTES.items()}
         self.default_limits |= rate_limits or {}
-        self.world = World(brand_user_id, brand_username)
+        self.world = World(brand_user_id, brand_username, lambda: self.clock())
         self.url = ""
         self._routes = [(p, compile_route(p), h) for p, (h, _) in API_ROUTES.items()]
         self._routes += [(p, compile_route(p), h) for p, h in CONTROL_ROUTES.items()]
@@ -208,6 +212,7 @@ class XStandIn:
             self._calls: Counter[str] = Counter()
             self._limits = dict(self.default_limits)
             self._buckets: dict[str, list[float]] = {}  # route -> [remaining, reset at]
+            self._windows: dict[str, float] = {}  # route -> seconds, when not X's 15 minutes
 
     def add_tweet(
         self,
@@ -260,12 +265,13 @@ class XStandIn:
 
     def set_rate_limit(self, route: str, limit: int, window: float = WINDOW) -> dict[str, Any]:
         """Allow ``limit`` calls to ``route`` (a pattern from ``API_ROUTES``) per ``window``
-        seconds, starting a fresh window now."""
+        seconds (this window and the next ones), starting a fresh window now."""
         if route not in API_ROUTES:
             raise ValueError(f"no API route {route!r}")
         with self._lock:
             self._limits[route] = int(limit)
-            self._buckets[route] = [int(limit), time.time() + float(window)]
+            self._windows[route] = float(window)
+            self._buckets[route] = [int(limit), self.clock() + float(window)]
             return {"route": route, "limit": int(limit), "window": window}
 
     def add_webhook(self, url: str, consumer_secret: str | None = None) -> dict[str, Any]:
@@ -387,7 +393,7 @@ class XStandIn:
         if fault is None:
             return (*run(), rate)
         if fault.kind == "429":
-            reset = str(int(time.time() + fault.reset_in))
+            reset = str(int(self.clock() + fault.reset_in))
             limit = str(self._limits.get(pattern, 0))
             headers = {"x-rate-limit-limit": limit, "x-rate-limit-remaining": "0"}
             return 429, TOO_MANY, headers | {"x-rate-limit-reset": reset}
@@ -426,8 +432,10 @@ class XStandIn:
         with self._lock:
             limit = self._limits.get(pattern, 0)
             bucket = self._buckets.get(pattern)
-            if bucket is None or time.time() >= bucket[1]:
-                bucket = self._buckets[pattern] = [limit, time.time() + WINDOW]
+            now = self.clock()
+            if bucket is None or now >= bucket[1]:
+                window = self._windows.get(pattern, WINDOW)
+                bucket = self._buckets[pattern] = [limit, now + window]
             over = calls > bucket[0]
             if not over:
                 bucket[0] -= calls

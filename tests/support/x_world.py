@@ -65,8 +65,9 @@ def invalid(param: str, value: Any, message: str | None = None) -> ApiError:
     )
 
 
-def now() -> datetime:
-    moment = datetime.now(UTC)
+def now(clock: Callable[[], float] | None = None) -> datetime:
+    """The moment (``clock``: epoch seconds, default the real one), to the millisecond."""
+    moment = datetime.fromtimestamp(clock(), UTC) if clock is not None else datetime.now(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -205,8 +206,11 @@ class World:
     integer comparison), and never restart: ``reset()`` keeps counting.
     """
 
-    def __init__(self, brand_user_id: str, brand_username: str) -> None:
+    def __init__(
+        self, brand_user_id: str, brand_username: str, clock: Callable[[], float] | None = None
+    ) -> None:
         self.brand_user_id, self.brand_username = brand_user_id, brand_username
+        self.clock = clock  # epoch seconds; None: the real time
         self.lock = threading.RLock()
         self._ids = itertools.count(FIRST_ID)
         self.reset()
@@ -294,7 +298,7 @@ class World:
             author,
             self.users[author]["username"],
             self._with_reply_mention(author, text, parent),
-            moment or now(),
+            moment or now(self.clock),
             conversation_id=parent.conversation_id if parent else tweet_id,
             in_reply_to=parent.id if parent else None,
             in_reply_to_user_id=parent.author_id if parent else None,
@@ -303,7 +307,7 @@ class World:
         return tweet
 
     def _new_dm(self, sender: str, recipient: str, text: str) -> Dm:
-        dm = Dm(str(next(self._ids)), sender, recipient, text, now())
+        dm = Dm(str(next(self._ids)), sender, recipient, text, now(self.clock))
         self.dms.append(dm)
         return dm
 

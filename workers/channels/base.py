@@ -82,3 +82,19 @@ class Channel(Protocol):
         """The channel's id of this reply if an earlier attempt posted it, else None;
         ``taken(id)`` says an id is another reply's already (the same text sent twice)."""
         ...
+
+
+class Holding(Protocol):
+    """A channel with a rate limit it can tell of before a call (X's windows)."""
+
+    def hold(self, outgoing: Outgoing) -> datetime | None:
+        """None if ``outgoing`` may go now (its call is counted against the limit), else
+        the moment it may."""
+        ...
+
+
+def held(channel: Any, outgoing: Outgoing) -> datetime | None:
+    """When ``channel``'s rate limit lets ``outgoing`` go, if not now (None: now, or a
+    channel without such a limit)."""
+    hold = getattr(channel, "hold", None)
+    return hold(outgoing) if hold is not None else None

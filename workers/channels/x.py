@@ -37,6 +37,36 @@ log = logging.getLogger(__name__)
 
 CALLS = "parley:x:calls"  # hash: "METHOD /2/route status" -> count
 LIMITS = "parley:x:limits"  # hash: "METHOD /2/route" -> {"limit", "remaining", "reset"}
+BUDGET = "parley:x:budget:"  # + route: hash {"remaining", "reset"}: what posts may still go
+TWEETS_ROUTE = "POST /2/tweets"
+DM_ROUTE = "POST /2/dm_conversations/with/:id/messages"
+# X's last word on a route's window: a later window replaces it; within one window the
+# remaining count only goes down (answers may come back out of order).
+_NOTE = """
+local reset = tonumber(ARGV[2])
+local known = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
+if reset > known then
+  redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'reset', ARGV[2])
+elseif reset == known then
+  local left = tonumber(redis.call('HGET', KEYS[1], 'remaining') or ARGV[1])
+  if tonumber(ARGV[1]) < left then redis.call('HSET', KEYS[1], 'remaining', ARGV[1]) end
+end
+redis.call('EXPIRE', KEYS[1], 86400)
+return 0
+"""
+# Take one post from the route's window: 0 if it may go now (the window is unknown, has
+# passed, or has posts left), else when it may (epoch seconds). X's reset is whole seconds,
+# rounded down: a second more, so that a post never arrives a moment before the window.
+_TAKE = """
+local reset = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
+if reset == 0 or tonumber(ARGV[1]) >= reset + 1 then return 0 end
+local left = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '1')
+if left > 0 then
+  redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+  return 0
+end
+return reset + 1
+"""
 LOOK_BACK = timedelta(minutes=5)  # how far before queuing a found reply may have been posted
 MAX_LOOKED = 500  # tweets or DMs read back when looking for an earlier attempt's post
 # An id in a path: a long number (not the API's version, /2) or a DM conversation's pair.
@@ -50,7 +80,9 @@ def route_of(method: str, url: str) -> str:
 
 
 class Usage:
-    """Counts every call to X and keeps the last rate-limit headers, per route."""
+    """Counts every call to X and keeps the last rate-limit headers, per route; and keeps
+    the budget of the posting routes (:meth:`take`), so that posts wait for their window
+    instead of being sent to X only to be refused."""
 
     def __init__(self, client: redis.Redis | None) -> None:
         self.redis = client
@@ -66,9 +98,25 @@ class Usage:
                 limit = {k: response.headers.get(f"x-rate-limit-{k}") for k in
                          ("limit", "remaining", "reset")}  # fmt: skip
                 pipe.hset(LIMITS, route, json.dumps(limit))
+                remaining, reset = limit["remaining"] or "", limit["reset"] or ""
+                if route in (TWEETS_ROUTE, DM_ROUTE) and remaining.isdigit() and reset.isdigit():
+                    pipe.eval(_NOTE, 1, BUDGET + route, remaining, reset)
             pipe.execute()
         except redis.RedisError as error:
             log.debug("could not count an X call: %s", error)
+
+    def take(self, route: str, now: datetime) -> datetime | None:
+        """Take one call of ``route``'s window as X last reported it: None if the call
+        may go now, else when the window resets. Without Redis, every call may go (X's
+        own 429 still reschedules it)."""
+        if self.redis is None:
+            return None
+        try:
+            reset = int(self.redis.eval(_TAKE, 1, BUDGET + route, str(now.timestamp())))  # type: ignore[arg-type]
+        except redis.RedisError as error:
+            log.debug("could not read X's rate-limit budget: %s", error)
+            return None
+        return None if reset == 0 else datetime.fromtimestamp(reset, UTC)
 
     def snapshot(self) -> dict[str, Any]:
         """What ``parley channels status`` and ``GET /v1/ops/channels`` show."""
@@ -155,12 +203,34 @@ def _message(error: tweepy.HTTPException) -> str:
     return "; ".join(error.api_messages) or str(error.response.status_code)
 
 
-class XChannel:
-    """Outbound on ``x_public`` (a reply tweet) and ``x_dm`` (a direct message)."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, client: tweepy.Client, brand_user_id: str) -> None:
+
+class XChannel:
+    """Outbound on ``x_public`` (a reply tweet, or a standalone one: an incident's general
+    update) and ``x_dm`` (a direct message)."""
+
+    def __init__(
+        self,
+        client: tweepy.Client,
+        brand_user_id: str,
+        usage: Usage | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.client = client
         self.brand_user_id = brand_user_id
+        self.usage = usage
+        self.clock = clock  # what X's reset times are compared with
+
+    def hold(self, outgoing: Outgoing) -> datetime | None:
+        """When X's rate limit lets this post go, if not now: the delivery job waits for
+        that moment rather than spend a request X would refuse (a 429). Taking the post
+        from the window here is what keeps a bulk of replies inside the limit."""
+        if self.usage is None:
+            return None
+        route = DM_ROUTE if outgoing.channel == "x_dm" else TWEETS_ROUTE
+        return self.usage.take(route, self.clock())
 
     def send(self, outgoing: Outgoing) -> str:
         with translated():
@@ -173,9 +243,17 @@ class XChannel:
         handle = (outgoing.recipient or {}).get("handle")
         if outgoing.in_reply_to is None and handle:
             text = f"@{handle} {text}"  # nothing to answer: mention the customer instead
+        if outgoing.in_reply_to is None and outgoing.recipient is None:
+            return self.post(text)
         response = self.client.create_tweet(
             text=text, in_reply_to_tweet_id=outgoing.in_reply_to, user_auth=True
         )
+        return str(response.data["id"])
+
+    def post(self, text: str) -> str:
+        """A standalone tweet from the brand account (an incident's general update): in
+        reply to nobody, mentioning nobody. Errors are tweepy's (``send`` translates)."""
+        response = self.client.create_tweet(text=text, user_auth=True)
         return str(response.data["id"])
 
     def _dm(self, outgoing: Outgoing) -> str:
