@@ -33,7 +33,8 @@ from workers.queues import QUEUES
 
 CONSUMER_SECRET, TOKEN_SECRET = "consumer-secret", "token-secret"
 BRAND = "1700000000000000001"
-TEST_DB = 12
+# One Redis db per test run; PARLEY_TEST_REDIS_DB gives side-by-side runs a db each.
+TEST_DB = int(os.environ.get("PARLEY_TEST_REDIS_DB", "12"))
 
 
 def redis_url(base: str | None = None, db: int = TEST_DB) -> str:
