@@ -62,8 +62,15 @@ def _what(event: Any) -> str:
         ),
         "AutomatedMessageReceived": lambda e: f"{e.kind.replace('_', ' ')} received",
         "ChatEnded": lambda e: "the visitor left the chat",
+        "DmReachRecorded": _dm_reach,
     }.get(kind)
     return say(event) if say is not None else kind
+
+
+def _dm_reach(event: Any) -> str:
+    known = {True: "a DM reaches the customer", False: "a DM does not reach the customer"}
+    said = known.get(event.receives_dms, "a DM needs the customer to follow the brand")
+    return f"{said} (from {event.source})"
 
 
 def _clock(conversation: Any, at: datetime) -> str:
