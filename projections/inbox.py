@@ -244,6 +244,9 @@ class Inbox(Projection):
     def on_Conversation_ChatEnded(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
 
+    def on_Conversation_DmReachRecorded(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
     def on_Conversation_ReplyDispatched(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
 
