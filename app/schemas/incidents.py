@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import MAX_POSITION, OutcomeSchema, StrictSchema, body_field
 from app.schemas.readmodels import MinPositionArgs, ProjectionMetaSchema
@@ -26,7 +26,11 @@ def cursor_field() -> fields.String:
     )
 
 
-URL = validate.Regexp(r"^https?://[^\s]+$", error="an http:// or https:// URL, without spaces")
+# Printable ASCII only (percent-encode the rest, as RFC 3986 has it): a class JSON Schema's
+# ECMA regexes and Python's read alike, unlike \s, which they draw differently.
+URL = validate.Regexp(
+    r"^https?://[!-~]+$", error="an http:// or https:// URL of printable ASCII, without spaces"
+)
 PUBLIC_TEXT = validate.Length(min=1, max=1000)
 
 
@@ -62,6 +66,33 @@ class DeclareIncidentSchema(StrictSchema):
             " matches `is it DOWN?` and `#down`, not `download`)"
         },
     )
+
+
+class ReviseIncidentSchema(StrictSchema):
+    """New terms for a live incident: what is left out stays as it is."""
+
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    public_summary = fields.String(validate=PUBLIC_TEXT)
+    links = fields.List(
+        fields.String(validate=[validate.Length(max=500), URL]),
+        validate=validate.Length(max=d.MAX_LINKS),
+    )
+    keywords = fields.List(
+        fields.String(validate=validate.Length(min=1, max=d.KEYWORD_MAX)),
+        validate=validate.Length(max=d.MAX_KEYWORDS),
+        metadata={"description": "replaces the keywords: new ones link cases opening from now on"},
+    )
+
+    @validates_schema
+    def changes_something(self, data: dict, **kwargs: object) -> None:
+        if not data:
+            raise ValidationError(
+                "give at least one of title, public_summary, links, keywords", field_name="title"
+            )
+
+
+class RevisedSchema(OutcomeSchema):
+    changed = fields.Boolean(metadata={"description": "false: the terms were these already"})
 
 
 class UpdateViewSchema(Schema):

@@ -53,6 +53,18 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     ),
     ("GET /v1/inbox", 422, "422", "cursor"): "the cursor is opaque: only one the server "
     "issued (a page's next_cursor) is valid",
+    ("GET /v1/incidents", 422, "422", "cursor"): "the cursor is opaque: only one the "
+    "server issued (a page's next_cursor) is valid",
+    ("GET /v1/incidents/{incident_id}/ledger", 422, "422", "cursor"): "the cursor is "
+    "opaque: only one the server issued (a page's next_cursor) is valid",
+    ("POST /v1/conversations/{conversation_id}/replies", 422, "invalid-value", "invite_to_dm"): (
+        "the DM invitation goes on a public acknowledgement on X only: the case's current "
+        "channel is its state"
+    ),
+    ("POST /v1/conversations/{conversation_id}/replies", 422, "invalid-value", "body"): (
+        "with the DM invitation appended the tweet must still fit 280 characters: a sum of "
+        "two strings' lengths"
+    ),
     ("GET /v1/sla/report", 422, "422", "start"): "start before end: a rule across two query "
     "parameters, which OpenAPI describes one at a time",
     ("GET /v1/customers/lookup", 422, "422", "value"): "the value's syntax depends on "
