@@ -26,10 +26,12 @@ def cursor_field() -> fields.String:
     )
 
 
-# Printable ASCII only (percent-encode the rest, as RFC 3986 has it): a class JSON Schema's
+# A host name (letters, digits, dots, hyphens; no IP literals), an optional port, then
+# printable ASCII (percent-encode the rest, as RFC 3986 has it): classes that JSON Schema's
 # ECMA regexes and Python's read alike, unlike \s, which they draw differently.
 URL = validate.Regexp(
-    r"^https?://[!-~]+$", error="an http:// or https:// URL of printable ASCII, without spaces"
+    r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$",
+    error="an http:// or https:// URL: a host name, then printable ASCII without spaces",
 )
 PUBLIC_TEXT = validate.Length(min=1, max=1000)
 

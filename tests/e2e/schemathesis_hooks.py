@@ -80,6 +80,12 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
         "a version the named policy has: how many versions it has, its state"
     ),
 }
+# An incident keyword needs a letter or digit of any script: Unicode categories, which the
+# regex dialect JSON Schema shares with Python cannot name.
+for _route in ("POST /v1/incidents", "PATCH /v1/incidents/{incident_id}"):
+    UNEXPRESSIBLE[(_route, 422, "invalid-value", "keywords")] = (
+        "a keyword needs a letter or digit (of any script): a Unicode category"
+    )
 # A policy's rules that JSON Schema cannot state, on creating and on revising one. A field
 # ending in "." stands for every field under it.
 for _route in ("POST /v1/sla/policies", "PUT /v1/sla/policies/{policy_id}"):
