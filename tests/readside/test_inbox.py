@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.app.helpers import assert_problem, error_fields
-from tests.readside.support import contact, message, open_case, project, reply, write
+from tests.readside.support import answer, contact, message, open_case, project, reply, write
 
 AT = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ def cases(client, auth, clock, flask_app) -> dict[str, str]:
     A tweet at 09:00 (team billing, tag refund); B e-mail at 09:10, answered, then the
     customer wrote again at 09:50; C chat at 09:20 (carol); D tweet at 09:20 (bob of
     billing, urgent, tags refund and vip); E tweet at 09:30, resolved; F chat at 09:35,
-    answered and snoozed.
+    answered and snoozed. Answers are delivered (they count for the SLA clock then).
     """
     agent = auth("agent")
     ids: dict[str, str] = {}
@@ -42,10 +42,10 @@ def cases(client, auth, clock, flask_app) -> dict[str, str]:
     clock.advance(minutes=5)  # 09:35
     ids["F"] = open_case(client, agent, "chat")["id"]
     clock.advance(minutes=1)
-    reply(client, agent, ids["F"], kind="answer")
+    answer(client, agent, flask_app, ids["F"], kind="answer")
     write(client, agent, f"/v1/conversations/{ids['F']}/snooze", {"until": "2026-11-03T09:00:00Z"})
     clock.advance(minutes=4)  # 09:40
-    reply(client, agent, ids["B"], kind="answer")
+    answer(client, agent, flask_app, ids["B"], kind="answer")
     clock.advance(minutes=10)  # 09:50
     message(client, agent, ids["B"], "email")
 
