@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -239,6 +240,9 @@ def test_an_unknown_or_invalid_inbox_parameter_is_a_422_naming_it(client, auth):
         ("priority", "asap"),
         ("awaiting", "godot"),
         ("assigned", "maybe"),
+        ("sla", "late"),
+        ("sla", ""),
+        ("follow_up_owed", "maybe"),
         ("min_position", "-1"),
     ]:
         response = client.get("/v1/inbox", query_string={field: value}, headers=auth("agent"))
@@ -386,3 +390,48 @@ def test_unassigning_the_agent_returns_a_case_to_the_unassigned_list_keeping_its
 
     assert (row["conversation_id"], row["assignee"], row["team"]) == (cid, None, "t1")
     assert inbox(client, agent, assigned="true")["items"] == []
+
+
+def breached_case(client, auth, clock, flask_app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A case breached under a one-minute policy, and one (e-mail) with time to spare."""
+    policy = {"name": "API in a minute", "conditions": {"channels": ["api"]},
+              "targets": [{"metric": "first_response", "seconds": 60}]}  # fmt: skip
+    write(client, auth("supervisor"), "/v1/sla/policies", policy, 201)
+    agent = auth("agent")
+    late = open_case(client, agent, "api")["id"]
+    calm = open_case(client, agent, "email")["id"]
+    clock.advance(minutes=2)
+    app = flask_app.extensions["parley.application"]
+    assert app.record_sla_alarms(uuid.UUID(late)) == (1, 0)
+    project(flask_app)
+    return late, calm
+
+
+def test_the_inbox_filters_by_sla_state_and_shows_it_on_each_item(client, auth, clock, flask_app):
+    late, calm = breached_case(client, auth, clock, flask_app)
+    agent = auth("agent")
+
+    breached = inbox(client, agent, sla="breached")["items"]
+    ok = inbox(client, agent, sla="ok")["items"]
+
+    assert [i["conversation_id"] for i in breached] == [late]
+    assert [i["conversation_id"] for i in ok] == [calm]
+    assert inbox(client, agent, sla="at_risk")["items"] == []
+    assert breached[0]["sla"]["state"] == "breached" and breached[0]["sla_breached"] is True
+    assert breached[0]["sla"]["policy_version"] == 1
+    assert ok[0]["sla"] == {"state": "ok", "policy_id": "default", "policy_version": 0}
+    assert ok[0]["follow_up_owed"] is False
+    assert [i["conversation_id"] for i in inbox(client, agent, follow_up_owed="false")["items"]] == [
+        late, calm,
+    ]  # fmt: skip
+
+
+def test_the_openapi_document_describes_the_sla_and_follow_up_filters(client) -> None:  # type: ignore[no-untyped-def]
+    spec = client.get("/openapi.json").get_json()
+    operation = spec["paths"]["/v1/inbox"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+
+    assert params["sla"]["enum"] == ["breached", "at_risk", "ok"]
+    assert params["follow_up_owed"]["type"] == "boolean"
+    item = spec["components"]["schemas"]["InboxItem"]["properties"]
+    assert {"sla", "sla_breached", "sla_at_risk", "follow_up_owed"} <= set(item)
