@@ -435,3 +435,24 @@ def test_the_openapi_document_describes_the_sla_and_follow_up_filters(client) ->
     assert params["follow_up_owed"]["type"] == "boolean"
     item = spec["components"]["schemas"]["InboxItem"]["properties"]
     assert {"sla", "sla_breached", "sla_at_risk", "follow_up_owed"} <= set(item)
+
+
+def test_a_case_resolved_in_private_owes_a_public_follow_up_in_the_inbox_and_its_view(
+    client, auth, clock, flask_app
+):  # type: ignore[no-untyped-def]
+    agent = auth("agent")
+    cid = open_case(client, agent, "x_public")["id"]
+    write(client, agent, f"/v1/conversations/{cid}/channel-switches", {"to": "x_dm"})
+    write(client, agent, f"/v1/conversations/{cid}/resolve", {"resolution": "answered"})
+    project(flask_app)
+
+    owed = inbox(client, agent, status="resolved", follow_up_owed="true")["items"]
+    view = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()
+
+    assert [i["conversation_id"] for i in owed] == [cid]
+    assert owed[0]["follow_up_owed"] is view["follow_up_owed"] is True
+    answer(client, agent, flask_app, cid, kind="follow_up", body="all sorted?")
+    project(flask_app)
+    assert inbox(client, agent, status="resolved", follow_up_owed="true")["items"] == []
+    view = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()
+    assert view["follow_up_owed"] is False
