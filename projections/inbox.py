@@ -30,7 +30,6 @@ HIDDEN = {
     "resolved_on", "followed_up", "follow_ups", "sla_policy_id", "sla_policy_version",
     "sla_state",
 }  # fmt: skip
-SLA_STATES = ("breached", "at_risk", "ok")
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 ACTIVE = (v.OPEN, v.SNOOZED)  # the default view: every case not resolved
 STATUSES = (v.OPEN, v.SNOOZED, v.RESOLVED)
