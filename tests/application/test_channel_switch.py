@@ -22,7 +22,7 @@ def test_a_public_tweet_moves_to_dm_on_the_same_x_identity(application: Conversa
         opened.id, to="x_dm", reason="order number", actor=AGENT, expected_version=1
     )
 
-    assert switched.version == 2
+    assert switched.version == 3  # ChannelSwitched, and what the DM needs (DmReachRecorded)
     assert switched.position == application.head_position()
     conversation = application.get_conversation(opened.id)
     assert (conversation.origin_channel, conversation.current_channel) == ("x_public", "x_dm")
