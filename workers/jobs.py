@@ -63,3 +63,11 @@ def poll_maildir() -> str:
     from workers.maildir import poll_maildir as poll
 
     return describe(poll(ctx.application, ctx.settings.maildir))
+
+
+def sweep_sla() -> str:
+    """Record the SLA breaches and warnings that have come due (``workers.sla_sweep``)."""
+    from workers.sla_sweep import sweep_sla as sweep
+
+    ctx = context.current()
+    return sweep(ctx.application, ctx.read_store).describe()

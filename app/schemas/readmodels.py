@@ -119,33 +119,48 @@ class HistoryPageSchema(Schema):
     projection = fields.Nested(ProjectionMetaSchema)
 
 
-class SlaResponseSchema(Schema):
-    seq = fields.Integer()
-    kind = fields.String(metadata={"description": "first or next"})
+class SlaMeasurementSchema(Schema):
+    metric = fields.String(metadata={"description": "first_response, next_response or resolution"})
+    seq = fields.Integer(metadata={"description": "which wait of the case (1 for the first)"})
+    started_at = fields.String()
+    ended_at = fields.String()
+    seconds = fields.Float(metadata={"description": "on the policy's clock (pauses left out)"})
+    wall_seconds = fields.Float()
+    target_seconds = fields.Integer(allow_none=True)
+    met = fields.Boolean(allow_none=True, metadata={"description": "null: no target for it"})
+    deadline = fields.String(allow_none=True, metadata={"description": "when it was missed"})
+    breached = fields.Boolean(metadata={"description": "a breach is on record for it"})
+    response = fields.String(
+        metadata={"description": "acknowledgement, answer, follow_up, call or resolved"}
+    )
     channel = fields.String()
     priority = fields.String()
-    waited_from = fields.String()
-    responded_at = fields.String()
-    seconds = fields.Float()
+    agent = fields.String(allow_none=True)
+    team = fields.String(allow_none=True)
+    policy_id = fields.String()
+    policy_version = fields.Integer()
+    position = fields.Integer()
 
 
 class SlaClockSchema(Schema):
     conversation_id = fields.String()
+    policy_id = fields.String(metadata={"description": "the policy pinned on the case"})
+    policy_version = fields.Integer()
     origin_channel = fields.String()
     current_channel = fields.String()
     priority = fields.String()
-    first_contact_at = fields.String()
-    first_response_at = fields.String(allow_none=True)
-    first_response_seconds = fields.Float(allow_none=True)
-    waiting_since = fields.String(allow_none=True)
-    last_customer_message_at = fields.String(allow_none=True)
-    last_response_at = fields.String(allow_none=True)
-    next_response_seconds = fields.Float(allow_none=True)
-    resolved_at = fields.String(allow_none=True)
-    resolution_seconds = fields.Float(allow_none=True)
-    reopened = fields.Integer()
-    response_count = fields.Integer()
-    responses = fields.List(fields.Nested(SlaResponseSchema))
+    status = fields.String()
+    first_response_due = fields.String(allow_none=True)
+    next_response_due = fields.String(allow_none=True)
+    resolution_due = fields.String(allow_none=True)
+    next_alarm = fields.String(
+        allow_none=True,
+        metadata={"description": "when the case next owes a breach or an at-risk warning"},
+    )
+    breached = fields.Boolean()
+    at_risk = fields.Boolean()
+    position = fields.Integer()
+    measurements = fields.List(fields.Nested(SlaMeasurementSchema))
     projection = fields.Nested(ProjectionMetaSchema)
 
 

@@ -4,6 +4,7 @@ beside them, and a clear 4xx for every unusable query."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from projections.sla_report import folded_rows, report_of_rows, restated_report
@@ -13,6 +14,7 @@ from tests.readside.support import project
 
 REPORT = "/v1/sla/report"
 DAY = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
+PERIOD = (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
 
 
 def get(client, headers, **query: Any):  # type: ignore[no-untyped-def]
@@ -36,13 +38,9 @@ def test_the_report_shows_the_figures_as_promised_and_restated_side_by_side(
     assert body["group_by"] == "channel"
     assert body["period"]["start"].startswith("2026-11-02T00:00:00")
     assert body["period"]["membership"] == "ended_at in [start, end)"
-    start, end = (DAY["from"], DAY["to"])
     folded = list(folded_rows(app.recorder, app.mapper))  # what the sla view is to hold
-    assert body["contractual"]["groups"] == _json(
-        report_of_rows(folded, *_period(start, end), "channel")
-    )
-    restated = restated_report(app, *_period(start, end), "channel", policy)
-    assert body["restated"] == _json(restated)
+    assert body["contractual"]["groups"] == report_of_rows(folded, *PERIOD, "channel")
+    assert body["restated"] == restated_report(app, *PERIOD, "channel", policy)
     assert body["restated"]["policy"] == {"id": policy, "version": 1, "name": "strict"}
     promised, strict = body["contractual"]["groups"], body["restated"]["groups"]
     assert set(promised) == set(strict) == {"email", "x_public", "x_dm"}
@@ -98,13 +96,3 @@ def test_an_unknown_policy_is_a_404_and_a_version_it_lacks_a_422(client, auth):
     assert error_fields(assert_problem(lacking, 422)) == {"version"}
     assert builtin.status_code == 200, builtin.get_json()
     assert builtin.get_json()["restated"]["policy"]["id"] == "default"
-
-
-def _period(start: str, end: str) -> tuple[Any, Any]:
-    from datetime import datetime
-
-    return datetime.fromisoformat(start), datetime.fromisoformat(end)
-
-
-def _json(value: Any) -> Any:
-    return value

@@ -3,6 +3,7 @@ the restating policy applied from the start."""
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from domain.sla_terms import FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION
 from projections.sla_report import (
+    contractual_report,
     folded_rows,
     folded_topics,
     percentile,
@@ -19,7 +21,7 @@ from projections.sla_report import (
     summarize,
 )
 from tests.projections.sla_workload import STRICT, run_day
-from tests.projections.support import SUPERVISOR, fresh_world
+from tests.projections.support import SUPERVISOR, follower, fresh_world
 
 DAY = (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
 GROUPINGS = ("none", "channel", "agent", "team", "priority")
@@ -112,18 +114,35 @@ def test_a_restatement_equals_the_report_of_a_store_where_the_policy_applied_fro
         live = b.application.create_sla_policy(STRICT, actor=SUPERVISOR)
         run_day(b.application, b.clock)  # the same day, under strict from its first case
 
-        contracted_b = list(folded_rows(b.application.recorder, b.application.mapper))
-        contracted_a = list(folded_rows(a.application.recorder, a.application.mapper))
+        follower(a).run_once()
+        follower(b).run_once()
+
         for group_by in GROUPINGS:
             restated = restated_report(a.application, *DAY, group_by, str(restating.id))
-            assert restated["groups"] == report_of_rows(contracted_b, *DAY, group_by), group_by
+            assert restated["groups"] == contractual_report(b.read_store, *DAY, group_by), group_by
             assert restated["policy"] == {"id": str(restating.id), "version": 1, "name": "strict"}
         by_policy = restated_report(a.application, *DAY, "policy", str(restating.id))["groups"]
-        live_by_policy = report_of_rows(contracted_b, *DAY, "policy")
+        live_by_policy = contractual_report(b.read_store, *DAY, "policy")
         assert by_policy == {f"{restating.id}@1": live_by_policy[f"{live.id}@1"]}
         # and the restatement differs from what was promised: strict misses more
-        promised = report_of_rows(contracted_a, *DAY)["all"]
-        strict = report_of_rows(contracted_b, *DAY)["all"]
+        promised = contractual_report(a.read_store, *DAY)["all"]
+        strict = contractual_report(b.read_store, *DAY)["all"]
         assert strict[NEXT_RESPONSE]["missed"] > promised[NEXT_RESPONSE]["missed"]
         assert strict[FIRST_RESPONSE]["missed"] > promised[FIRST_RESPONSE]["missed"]
         assert strict[FIRST_RESPONSE]["count"] == promised[FIRST_RESPONSE]["count"] == 3
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_the_sla_view_holds_the_rows_a_fold_of_the_log_makes(kind: str, tmp_path: Path) -> None:
+    """The contract between the sla projection and the report: its table holds, row for
+    row, what SlaClock folded from the log makes (the restatement's rows, unrestated)."""
+    with fresh_world(kind, tmp_path) as world:
+        run_day(world.application, world.clock)
+        follower(world).run_once()
+
+        stored = world.read_store.query("SELECT * FROM proj_sla_measurements")
+        folded = folded_rows(world.application.recorder, world.application.mapper)
+
+        key = operator.itemgetter("conversation_id", "metric", "seq")
+        assert sorted(stored, key=key) == sorted(folded, key=key)
+        assert len(stored) == 8
