@@ -22,7 +22,7 @@ moves its resolution to the later period) or a breach is recorded on it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ COLUMNS = (
 PAGE = 5000  # notifications read per page by a restatement
 
 Row = Mapping[str, Any]
+Progress = Callable[[int, int], None]  # (position reached, head)
 
 
 # ---------------------------------------------------------------------- figures
@@ -195,7 +196,12 @@ def folded_topics() -> list[str]:
 
 
 def folded_rows(
-    recorder: Any, mapper: Any, *, page: int = PAGE, **clock_options: Any
+    recorder: Any,
+    mapper: Any,
+    *,
+    page: int = PAGE,
+    progress: Progress | None = None,
+    **clock_options: Any,
 ) -> Iterator[dict[str, Any]]:
     """Every case's measurements, folded from the whole log with ``SlaClock(**options)``.
 
@@ -206,6 +212,7 @@ def folded_rows(
     last changed it.
     """
     topics = folded_topics()
+    head = int(recorder.max_notification_id() or 0) if progress else 0
     clocks: dict[Any, SlaClock] = {}
     made: dict[tuple[Any, str, int], tuple[Measurement, int]] = {}
     after = 0
@@ -223,12 +230,17 @@ def folded_rows(
                 for m in clock.take_changes():
                     made[(key, m.metric, m.seq)] = (m, notification.id)
         after = notifications[-1].id
+        if progress:
+            progress(after, max(head, after))
     for (key, _, _), (m, position) in made.items():
         yield measurement_row(str(key), m, position)
 
 
 def restated_rows(
-    application: Any, policy_id: str, version: int | None = None
+    application: Any,
+    policy_id: str,
+    version: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The policy's version (its latest if None) and every case's measurements under it."""
     number, spec = application.sla_policy_spec(policy_id, version)
@@ -238,6 +250,7 @@ def restated_rows(
         application.mapper,
         override=spec.terms,
         override_policy=(policy_id, number),
+        progress=progress,
     )
     return policy, list(rows)
 
@@ -249,11 +262,12 @@ def restated_report(
     group_by: str = "none",
     policy_id: str = "default",
     version: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The figures of ``[start, end)`` had ``policy_id`` at ``version`` (its latest if
     None) applied to every case from the start: ``{"policy": {...}, "groups": {...}}``.
 
     A pass over the whole log (a measurement ending in the period may have started long
     before it, and what a case is owed depends on all its earlier events)."""
-    policy, rows = restated_rows(application, policy_id, version)
+    policy, rows = restated_rows(application, policy_id, version, progress)
     return {"policy": policy, "groups": report_of_rows(rows, start, end, group_by)}
