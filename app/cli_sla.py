@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -28,6 +28,7 @@ from projections.sla_report import (
     GROUPINGS,
     contractual_report,
     restated_report,
+    week_before,
 )
 
 FIGURES = (
@@ -76,7 +77,7 @@ def report_command(
     if version is not None and policy_id is None:
         raise click.BadParameter("give the policy the version is of", param_hint="--version")
     end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=7)
+    start = start or week_before(end)
     if start >= end:
         raise click.BadParameter("--from must be before --to", param_hint="--from")
     settings = Settings.from_env()

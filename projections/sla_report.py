@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.sla_clock import Measurement, SlaClock
@@ -40,6 +40,7 @@ COLUMNS = (
     "target_seconds", "met", "deadline", "breached", "response", "channel", "priority",
     "agent", "team", "policy_id", "policy_version", "position",
 )  # fmt: skip
+DEFAULT_DAYS = 7  # a period without a start: the week before its end
 PAGE = 5000  # notifications read per page by a restatement
 
 Row = Mapping[str, Any]
@@ -158,6 +159,14 @@ def in_period(rows: Iterable[Row], start: datetime, end: datetime) -> list[Row]:
     low, high = timestamp(start), timestamp(end)
     assert low is not None and high is not None
     return [r for r in rows if low <= r["ended_at"] < high]
+
+
+def week_before(end: datetime) -> datetime:
+    """A report's default start: seven days before ``end`` (or the first moment there is)."""
+    try:
+        return end - timedelta(days=DEFAULT_DAYS)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def period(start: datetime, end: datetime) -> dict[str, Any]:

@@ -9,7 +9,6 @@ policies themselves, but it takes seconds on a big log, not milliseconds.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from app.apidoc import Blueprint
@@ -19,7 +18,7 @@ from app.readside import catch_up, headers_for, read_store
 from app.schemas import sla_report as s
 from app.state import application
 from domain.access import READ
-from projections.sla_report import contractual_report, period, restated_report
+from projections.sla_report import contractual_report, period, restated_report, week_before
 
 blp = Blueprint(
     "sla report",
@@ -46,7 +45,7 @@ def sla_report(args: dict[str, Any]) -> Any:
     the whole log). Percentiles are nearest-rank; times on the policy's clock.
     """
     end = args.get("end") or application().clock()
-    start = args.get("start") or end - timedelta(days=s.DEFAULT_DAYS)
+    start = args.get("start") or week_before(end)
     if start >= end:
         raise RequestFieldError("from", "query", "from must be before to")
     group_by = args["group_by"]

@@ -16,8 +16,6 @@ from app.schemas.readmodels import MinPositionArgs, ProjectionMetaSchema
 from app.schemas.sla import MAX_RANK, POLICY_ID, Whole
 from projections.sla_report import FIRST_RESPONSE_KINDS, GROUPINGS
 
-DEFAULT_DAYS = 7
-
 
 class SlaReportArgsSchema(MinPositionArgs):
     start = UTCDateTime(

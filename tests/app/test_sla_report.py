@@ -82,6 +82,9 @@ def test_an_unusable_query_is_a_422_naming_the_parameter(client, auth):
         assert error_fields(body) == {field}, (field, body)
     alone = assert_problem(get(client, agent, **{"from": "2999-01-01T00:00:00Z"}), 422)
     assert error_fields(alone) == {"from"}  # a default `to` (now) before it
+    earliest = get(client, agent, to="0001-01-02T00:00:00Z")  # a week before: year 0
+    assert earliest.status_code == 200, earliest.get_json()
+    assert earliest.get_json()["period"]["start"].startswith("0001-01-01T00:00:00")
 
 
 def test_an_unknown_policy_is_a_404_and_a_version_it_lacks_a_422(client, auth):
