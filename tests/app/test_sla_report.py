@@ -62,8 +62,9 @@ def test_without_a_policy_nothing_is_restated_and_without_a_period_the_last_week
     assert body["restated"] is None
     assert body["group_by"] == "none"
     assert body["period"]["end"].startswith(clock().isoformat()[:19])
-    assert body["period"]["start"].startswith("2026-10-26T")
+    assert body["period"]["start"].startswith("2026-10-27T09:26")
     assert list(body["contractual"]["groups"]) == ["all"]
+    # 3, not 4: the last answer was given this very moment, the period's end (excluded)
     assert body["contractual"]["groups"]["all"]["first_response"]["count"] == 3
 
 

@@ -18,12 +18,17 @@ from tests.conftest import Clock
 ANN, BOB = "agent:ann", "agent:bob"
 INTEGRATION = "integration:x"
 
-# first response 15 min, next 30 min, resolution 4 h; phone first responses in 5 min
+# first response 15 min (e-mail: 30 min of business hours, Mon-Fri 09-17 UTC), next 30
+# min, resolution 4 h
 STRICT = {
     "name": "strict",
+    "calendar": {
+        "time_zone": "UTC",
+        "hours": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+    },
     "targets": [
         {"metric": "first_response", "seconds": 900},
-        {"metric": "first_response", "seconds": 300, "channel": "phone"},
+        {"metric": "first_response", "seconds": 1800, "channel": "email", "business_hours": True},
         {"metric": "next_response", "seconds": 1800},
         {"metric": "resolution", "seconds": 4 * 3600},
     ],
@@ -43,8 +48,9 @@ def resolve(app: Conversations, case: UUID, actor: str) -> None:
 
 
 def run_day(app: Conversations, clock: Clock) -> dict[str, Any]:
-    """Cases on X, e-mail and chat: acknowledged and answered, late and in time, moved
-    to a DM, assigned to teams, made urgent, resolved and reopened. Returns the ids."""
+    """Cases on X and e-mail: acknowledged and answered, late and in time, moved to a
+    DM, assigned to teams, made urgent, resolved and reopened, one answered the next
+    morning (a measurement of 2026-11-03). Returns the ids."""
     tweet = app.open_conversation(
         channel="x_public", body="@brand broken", actor=INTEGRATION,
         identity=Identity("x", "4242"), external_id="tweet-1",
@@ -87,4 +93,12 @@ def run_day(app: Conversations, clock: Clock) -> dict[str, Any]:
     reply(app, urgent, "answer", ANN, 6)
     clock.advance(hours=3)
     resolve(app, urgent, ANN)
-    return {"tweet": tweet, "mail": mail, "urgent": urgent}
+
+    clock.advance(minutes=10)  # 17:26, after hours
+    evening = app.open_conversation(
+        channel="email", body="invoice wrong", actor=INTEGRATION,
+        identity=Identity("email", "d@example.com"), external_id="<m2@example.com>",
+    ).id  # fmt: skip
+    clock.advance(hours=16)  # 09:26 the next day: 26 business minutes, 16 h on the wall
+    reply(app, evening, "answer", BOB, 7)
+    return {"tweet": tweet, "mail": mail, "urgent": urgent, "evening": evening}

@@ -24,6 +24,7 @@ from tests.projections.sla_workload import STRICT, run_day
 from tests.projections.support import SUPERVISOR, follower, fresh_world
 
 DAY = (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
+NEXT_DAY = (DAY[1], datetime(2026, 11, 4, tzinfo=UTC))
 GROUPINGS = ("none", "channel", "agent", "team", "priority")
 
 
@@ -130,6 +131,13 @@ def test_a_restatement_equals_the_report_of_a_store_where_the_policy_applied_fro
         assert strict[NEXT_RESPONSE]["missed"] > promised[NEXT_RESPONSE]["missed"]
         assert strict[FIRST_RESPONSE]["missed"] > promised[FIRST_RESPONSE]["missed"]
         assert strict[FIRST_RESPONSE]["count"] == promised[FIRST_RESPONSE]["count"] == 3
+        # the morning after: 26 minutes of business hours under strict, 16 h by default
+        morning = restated_report(a.application, *NEXT_DAY, "channel", str(restating.id))
+        assert morning["groups"] == contractual_report(b.read_store, *NEXT_DAY, "channel")
+        email = morning["groups"]["email"][FIRST_RESPONSE]
+        assert (email["count"], email["met"], email["median_seconds"]) == (1, 1, 1560.0)
+        by_default = contractual_report(a.read_store, *NEXT_DAY)["all"][FIRST_RESPONSE]
+        assert (by_default["missed"], by_default["median_seconds"]) == (1, 16 * 3600.0)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -145,4 +153,4 @@ def test_the_sla_view_holds_the_rows_a_fold_of_the_log_makes(kind: str, tmp_path
 
         key = operator.itemgetter("conversation_id", "metric", "seq")
         assert sorted(stored, key=key) == sorted(folded, key=key)
-        assert len(stored) == 8
+        assert len(stored) == 9
