@@ -24,7 +24,6 @@ from domain.exceptions import (
     UnknownReplyError,
 )
 from domain.privacy import OWNER, SEALINGS
-from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC
 
 MAX_REFERENCES = 20  # Message-IDs an e-mail reply's References carries at most
@@ -894,11 +893,3 @@ class Conversation(Aggregate):
     def waiting_since(self) -> datetime | None:
         """Since when the customer waits unanswered (their time), if they do."""
         return self.wait.waiting_since(self.status)
-
-    def due(self, policy: SlaPolicy = DEFAULT_POLICY) -> Due:
-        """When a response is due under ``policy`` (the first one, and the next one)."""
-        return policy.due(
-            status=self.status, awaiting=self.awaiting, waiting_since=self.waiting_since,
-            origin_channel=self.origin_channel, current_channel=self.current_channel,
-            priority=self.priority,
-        )  # fmt: skip

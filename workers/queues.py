@@ -15,7 +15,9 @@ DELIVERIES = "parley-deliveries"
 POLLING = "parley-polling"
 DEFAULT = "parley-default"
 SLA = "parley-sla"  # the SLA sweep: its own queue, so a backlog of deliveries cannot delay it
-QUEUES = (DELIVERIES, SLA, POLLING, DEFAULT)
+# A worker takes from the first non-empty queue: the sweep first (one at a time, short),
+# then deliveries.
+QUEUES = (SLA, DELIVERIES, POLLING, DEFAULT)
 
 # A job that raised (a crash, a store outage, another job holding the reply) runs again;
 # its outcome is decided by the log, so running it again is safe.

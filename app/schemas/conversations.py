@@ -299,6 +299,10 @@ class ConversationSchema(Schema):
     resolution = fields.String(allow_none=True)
     opened_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "begun in public, resolved on another channel, and no public"
+                  " follow-up delivered where it began since"}
+    )  # fmt: skip
     messages = fields.List(fields.Nested(MessageSchema))
     replies = fields.Method("_replies", metadata={"type": "array"})
     notes = fields.List(fields.Nested(NoteSchema))

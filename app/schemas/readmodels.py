@@ -49,6 +49,15 @@ class InboxQueryArgsSchema(MinPositionArgs):
     priority = fields.String(validate=validate.OneOf(v.PRIORITIES))
     tag = fields.String(validate=validate.Length(min=1, max=50))
     awaiting = fields.String(validate=validate.OneOf(("acknowledgement", "reply", "nothing")))
+    sla = fields.String(
+        validate=validate.OneOf(("breached", "at_risk", "ok")),
+        metadata={"description": "breached: a breach on record; at_risk: a warning, no breach;"
+                  " ok: neither"},
+    )  # fmt: skip
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "true: begun in public, resolved elsewhere, and no public"
+                  " follow-up delivered where it began since"}
+    )  # fmt: skip
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(
         validate=[
@@ -60,6 +69,12 @@ class InboxQueryArgsSchema(MinPositionArgs):
             "pattern": "^[A-Za-z0-9_-]+$",
         },
     )
+
+
+class InboxSlaSchema(Schema):
+    state = fields.String(metadata={"description": "breached, at_risk or ok"})
+    policy_id = fields.String(metadata={"description": "the policy pinned on the case"})
+    policy_version = fields.Integer()
 
 
 class InboxItemSchema(Schema):
@@ -76,7 +91,10 @@ class InboxItemSchema(Schema):
     awaiting = fields.String(metadata={"description": "acknowledgement, reply or nothing"})
     waiting_since = fields.String(allow_none=True)
     first_response_due = fields.String(allow_none=True)
-    due = fields.String(allow_none=True, metadata={"description": "when a response is due"})
+    due = fields.String(
+        allow_none=True,
+        metadata={"description": "when a response is due, by the case's SLA clock (its policy)"},
+    )
     last_message_preview = fields.String(allow_none=True)
     last_message_at = fields.String(allow_none=True)
     snoozed_until = fields.String(allow_none=True)
@@ -85,6 +103,15 @@ class InboxItemSchema(Schema):
     updated_at = fields.String()
     version = fields.Integer()
     position = fields.Integer()
+    sla_breached = fields.Boolean(metadata={"description": "a breach of the case is on record"})
+    sla_at_risk = fields.Boolean(
+        metadata={"description": "an at-risk warning is on record for a metric still running"}
+    )
+    sla = fields.Nested(InboxSlaSchema)
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "begun in public, resolved on another channel, and no"
+                  " public follow-up delivered where it began since"}
+    )  # fmt: skip
 
 
 class InboxPageSchema(Schema):

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from tests.app.helpers import assert_problem, error_fields
-from tests.readside.support import message, open_case, project, reply, write
+from tests.readside.support import answer, message, open_case, project, write
 
 
 def when(text: str | None) -> datetime | None:
@@ -24,12 +24,7 @@ def sla_of(client, headers, cid: str) -> dict:
 
 
 def answered(client, headers, flask_app, cid: str, **body: str) -> None:  # type: ignore[no-untyped-def]
-    """A reply queued over HTTP and delivered (as a worker would record it): it counts."""
-    queued = reply(client, headers, cid, **body)
-    flask_app.extensions["parley.application"].record_delivery(
-        uuid.UUID(cid), reply_id=uuid.UUID(queued["reply_id"]),
-        external_id=f"out-{queued['position']}", actor="system:worker",
-    )  # fmt: skip
+    answer(client, headers, flask_app, cid, **body)
 
 
 def measured(sla: dict) -> list[tuple]:
