@@ -12,6 +12,7 @@ import pytest
 from app.config import Settings
 from domain.application import Conversations
 from domain.values import Identity
+from projections import positions
 from projections.db import ReadStore, open_read_store
 from projections.log import NotificationLog
 from tests.conftest import Clock
@@ -95,3 +96,19 @@ def test_a_sweep_pages_through_every_due_case_and_a_second_sweep_records_nothing
         assert alarms(application, case) == ["SlaBreached"]
     bounded = sweep_sla(application, read_store, page=2, most=3)
     assert bounded.cases == 3
+
+
+def test_while_the_sla_view_is_outdated_the_sweep_waits_instead_of_failing(
+    application: Conversations, clock: Clock, read_store: ReadStore
+) -> None:
+    application.create_sla_policy(MINUTE_ON_API, actor=SUPERVISOR)
+    case = open_api_case(application, 1)
+    clock.advance(minutes=2)
+    follower(read_store, NotificationLog(application.recorder, application.mapper)).run_once()
+    with read_store.transaction(lock_key="sla") as tx:  # as the next version finds it
+        tx.run(f"UPDATE {positions.TABLE} SET version = version - 1 WHERE name = 'sla'")
+
+    swept = sweep_sla(application, read_store)
+
+    assert swept.describe() == "the sla view is outdated (being built?): nothing swept"
+    assert alarms(application, case) == []
