@@ -106,13 +106,14 @@ def create_app(
         ops,
         readmodels,
         sla_policies,
+        sla_report,
         stream,
         webhooks,
     )
 
     for module in (
-        health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit, incidents,
+        health, conversations, chat, customers, events, readmodels, sla_policies, sla_report, ops,
+        stream, webhooks, audit, incidents,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

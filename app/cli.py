@@ -16,6 +16,7 @@ from rich.table import Table
 
 from app.cli_audit import audit
 from app.cli_projections import projections
+from app.cli_sla import sla
 from app.cli_workers import channels, mail, outbox, scheduler, worker
 from app.config import Settings, event_store_env
 from app.token_use import TokenUse
@@ -189,6 +190,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 main.add_command(projections)
 main.add_command(audit)
+main.add_command(sla)
 for command in (worker, outbox, scheduler, channels, mail):
     main.add_command(command)
 

@@ -1,4 +1,4 @@
-"""Routes served from projections: ``/v1/inbox``, SLA clocks and report, ops status."""
+"""Routes served from projections: ``/v1/inbox``, SLA clocks, ops status."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from app.state import application
 from domain.access import OPERATE, READ
 from domain.exceptions import ConversationNotFoundError
 from projections.inbox import query_inbox
-from projections.sla import conversation_sla, measurement_summary
+from projections.sla import conversation_sla
 
 blp = Blueprint("read models", __name__, url_prefix="/v1", description="Inbox, SLA and ops views.")
 
@@ -72,28 +72,6 @@ def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
             f"{meta['position']})"
         )
     return {**clock, "projection": meta}, 200, headers_for(meta)
-
-
-@blp.route("/sla/report", methods=["GET"])
-@requires(READ)
-@blp.arguments(s.SlaReportArgsSchema, location="query")
-@blp.read(
-    "getSlaReport",
-    s.SlaReportSchema,
-    headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
-    problems=(401, 403, 422, 503),
-)
-def sla_report(args: dict[str, Any]) -> Any:
-    """SLA figures for responses measured in [start, end): counts, met, breached, median, p90
-
-    Each response is held to the target of the policy pinned on its case.
-    """
-    meta = catch_up("sla", args.get("min_position"))
-    body = {
-        **measurement_summary(read_store(), args["start"], args["end"]),
-        "projection": meta,
-    }
-    return body, 200, headers_for(meta)
 
 
 @blp.route("/ops/projections", methods=["GET"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 from webargs.fields import DelimitedList
 
 from app.schemas.common import MAX_POSITION, StrictSchema, UTCDateTime
@@ -188,37 +188,6 @@ class SlaClockSchema(Schema):
     at_risk = fields.Boolean()
     position = fields.Integer()
     measurements = fields.List(fields.Nested(SlaMeasurementSchema))
-    projection = fields.Nested(ProjectionMetaSchema)
-
-
-class SlaReportArgsSchema(MinPositionArgs):
-    start = UTCDateTime(required=True)
-    end = UTCDateTime(required=True)
-
-    @validates_schema
-    def start_before_end(self, data: dict, **kwargs: object) -> None:
-        if data["start"] >= data["end"]:
-            raise ValidationError("start must be before end", field_name="start")
-
-
-class PeriodSchema(Schema):
-    start = fields.DateTime()
-    end = fields.DateTime()
-
-
-class ResponseFiguresSchema(Schema):
-    count = fields.Integer(metadata={"description": "responses measured in the period"})
-    met = fields.Integer(metadata={"description": "within the target of the case's policy"})
-    breached = fields.Integer()
-    met_ratio = fields.Float(allow_none=True, metadata={"description": "null without responses"})
-    median_seconds = fields.Float(allow_none=True)
-    p90_seconds = fields.Float(allow_none=True)
-
-
-class SlaReportSchema(Schema):
-    period = fields.Nested(PeriodSchema)
-    first_response = fields.Nested(ResponseFiguresSchema)
-    next_response = fields.Nested(ResponseFiguresSchema)
     projection = fields.Nested(ProjectionMetaSchema)
 
 

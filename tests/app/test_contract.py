@@ -191,7 +191,7 @@ def test_every_answer_writes_times_one_way(client, auth, flask_app, clock) -> No
             "/v1/inbox",
             "/v1/events",
             "/v1/ops/projections",
-            "/v1/sla/report?start=2026-11-01T00:00:00Z&end=2026-11-04T00:00:00Z",
+            "/v1/sla/report?from=2026-11-01T00:00:00Z&to=2026-11-04T00:00:00Z",
         )
     }
 

@@ -191,7 +191,7 @@ def _request(client, row: Row, ids: dict[str, Any], headers: dict[str, str]):  #
     query: dict[str, Any] = {
         "/v1/stream": {"timeout": 0.2, "after": 0, "conversation_id": ids["conversation_id"]},
         "/v1/customers/lookup": {"kind": "x", "value": ids["x_user_id"]},
-        "/v1/sla/report": {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
+        "/v1/sla/report": {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
     }.get(row.path, {})
     if row.path == "/webhooks/email":  # a raw message, not JSON: an empty one
         return client.open(

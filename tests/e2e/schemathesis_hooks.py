@@ -65,8 +65,13 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
         "with the DM invitation appended the tweet must still fit 280 characters: a sum of "
         "two strings' lengths"
     ),
-    ("GET /v1/sla/report", 422, "422", "start"): "start before end: a rule across two query "
-    "parameters, which OpenAPI describes one at a time",
+    ("GET /v1/sla/report", 422, "422", "from"): "from before to: a rule across two query "
+    "parameters (or one and the server's clock, when to is left out), which OpenAPI "
+    "describes one at a time",
+    ("GET /v1/sla/report", 422, "422", "version"): "a version is given with a policy: a rule "
+    "across two query parameters",
+    ("GET /v1/sla/report", 422, "invalid-value", "version"): "a version the named policy "
+    "has: how many versions it has, its state",
     ("GET /v1/customers/lookup", 422, "422", "value"): "the value's syntax depends on "
     "`kind` (a phone number needs 3 digits, an e-mail address an @): a rule across two "
     "query parameters",

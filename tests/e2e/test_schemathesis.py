@@ -200,6 +200,7 @@ values = {json.dumps(policies)}
 "body.into" = {{ dictionary = "customers", probability = 0.8 }}
 "path.policy_id" = {{ dictionary = "policies", probability = 0.9 }}
 "body.policy_id" = {{ dictionary = "policies", probability = 0.5 }}
+"query.policy" = {{ dictionary = "policies", probability = 0.5 }}
 # /v1/stream holds the connection until `timeout` seconds (default 300): end it at once.
 "query.timeout" = 0.2
 """

@@ -106,7 +106,7 @@ def test_every_read_model_answers_a_lagging_read_with_caught_up_false_and_the_la
         "sla": (f"/v1/conversations/{opened['id']}/sla", {}),
         "sla report": (
             "/v1/sla/report",
-            {"start": "2026-11-01T00:00:00Z", "end": "2026-11-03T00:00:00Z"},
+            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-03T00:00:00Z"},
         ),
         "history": (f"/v1/customers/{opened['customer_id']}/history", {}),
     }
@@ -144,7 +144,7 @@ def test_every_read_model_answer_names_its_projection_and_position(client, auth,
         "sla": (f"/v1/conversations/{opened['id']}/sla", {}),
         "sla report": (
             "/v1/sla/report",
-            {"start": "2026-11-01T00:00:00Z", "end": "2026-11-03T00:00:00Z"},
+            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-03T00:00:00Z"},
         ),
         "history": (f"/v1/customers/{opened['customer_id']}/history", {}),
     }
