@@ -27,6 +27,7 @@ from projections.sla_report import (
     FIRST_RESPONSE_KINDS,
     GROUPINGS,
     contractual_report,
+    follow_up_counts,
     restated_report,
     week_before,
 )
@@ -86,6 +87,7 @@ def report_command(
     try:
         status = positions.statuses(store).get("sla")
         contractual = contractual_report(store, start, end, group_by)
+        follow_up = follow_up_counts(store, start, end)
         restated = None
         if policy_id is not None:
             with progress_bar("sla restatement") as progress:
@@ -106,6 +108,11 @@ def report_command(
         return
     position = status.position if status else 0
     _print(reports, start, end, position)
+    Console().print(
+        f"public follow-up: {follow_up['resolved_elsewhere']} cases began in public and were"
+        f" resolved elsewhere; {follow_up['followed_up']} followed up where they began,"
+        f" {follow_up['owed']} owed"
+    )
 
 
 def _lines(groups: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:

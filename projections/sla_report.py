@@ -201,6 +201,25 @@ def contractual_report(
     return summarize(contractual_rows(store, start, end), group_by)
 
 
+def follow_up_counts(store: ReadStore, start: datetime, end: datetime) -> dict[str, int]:
+    """The care playbook's public follow-up, for the cases resolved in ``[start, end)``
+    (their resolution measured then) that began in public and were resolved on another
+    channel: how many were followed up where they began, how many still owe it.
+
+    The case's state is the inbox's (``follow_up_owed``, by the aggregate's rule): a case
+    resolved again later counts by its latest resolve."""
+    row = store.query(
+        "SELECT COUNT(*) AS resolved_elsewhere,"
+        " COALESCE(SUM(i.follow_up_owed), 0) AS owed FROM proj_inbox i"
+        " WHERE i.status = ? AND i.origin_public = 1 AND i.resolved_on <> i.origin_channel"
+        f" AND i.conversation_id IN (SELECT conversation_id FROM {TABLE}"
+        "  WHERE metric = ? AND ended_at >= ? AND ended_at < ?)",
+        ["resolved", "resolution", timestamp(start), timestamp(end)],
+    )[0]
+    elsewhere, owed = int(row["resolved_elsewhere"]), int(row["owed"])
+    return {"resolved_elsewhere": elsewhere, "followed_up": elsewhere - owed, "owed": owed}
+
+
 # ---------------------------------------------------------------------- restated
 def folded_topics() -> list[str]:
     """The stored topics of the events ``SlaClock`` folds (its ``_on_*`` handlers): the

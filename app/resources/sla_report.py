@@ -18,7 +18,13 @@ from app.readside import catch_up, headers_for, read_store
 from app.schemas import sla_report as s
 from app.state import application
 from domain.access import READ
-from projections.sla_report import contractual_report, period, restated_report, week_before
+from projections.sla_report import (
+    contractual_report,
+    follow_up_counts,
+    period,
+    restated_report,
+    week_before,
+)
 
 blp = Blueprint(
     "sla report",
@@ -60,6 +66,7 @@ def sla_report(args: dict[str, Any]) -> Any:
         "group_by": group_by,
         "contractual": {"groups": contractual_report(read_store(), start, end, group_by)},
         "restated": restated,
+        "follow_up": follow_up_counts(read_store(), start, end),
         "projection": meta,
     }
     return body, 200, headers_for(meta)

@@ -127,6 +127,17 @@ class RestatedSchema(Schema):
     groups = _groups()
 
 
+class FollowUpCountsSchema(Schema):
+    resolved_elsewhere = fields.Integer(
+        metadata={"description": "cases resolved in the period that began in public and were"
+                  " resolved on another channel"}
+    )  # fmt: skip
+    followed_up = fields.Integer(
+        metadata={"description": "of those, followed up in public where they began (delivered)"}
+    )
+    owed = fields.Integer(metadata={"description": "of those, resolved without one so far"})
+
+
 class SlaReportSchema(Schema):
     period = fields.Nested(ReportPeriodSchema)
     group_by = fields.String()
@@ -140,4 +151,8 @@ class SlaReportSchema(Schema):
         metadata={"description": "with `policy`: every case under that policy, from the "
                   "log (null without `policy`)"},
     )  # fmt: skip
+    follow_up = fields.Nested(
+        FollowUpCountsSchema,
+        metadata={"description": "the public follow-up the care playbook asks for (inbox view)"},
+    )
     projection = fields.Nested(ProjectionMetaSchema)

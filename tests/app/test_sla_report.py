@@ -100,3 +100,40 @@ def test_an_unknown_policy_is_a_404_and_a_version_it_lacks_a_422(client, auth):
     assert error_fields(assert_problem(lacking, 422)) == {"version"}
     assert builtin.status_code == 200, builtin.get_json()
     assert builtin.get_json()["restated"]["policy"]["id"] == "default"
+
+
+def test_the_report_counts_cases_resolved_elsewhere_without_a_public_follow_up(
+    client, auth, clock, flask_app
+):
+    from datetime import timedelta
+
+    from domain.values import Identity
+
+    app = flask_app.extensions["parley.application"]
+    start = clock()
+    cases = []
+    for n in range(3):
+        opened = app.open_conversation(
+            channel="x_public", body="@brand where is it", actor="integration:x",
+            identity=Identity("x", f"77700{n}"), external_id=f"99900{n}",
+        )  # fmt: skip
+        cases.append(opened.id)
+    for case in cases[:2]:  # two moved to DM and resolved there; the third in public
+        app.switch_channel(case, to="x_dm", reason="details", actor="agent:a")
+    for case in cases:
+        app.resolve(case, resolution="answered", actor="agent:a")
+    follow_up = app.queue_reply(cases[0], kind="follow_up", body="All sorted!", actor="agent:a")
+    app.record_delivery(
+        cases[0], reply_id=uuid.UUID(str(follow_up.extra["reply_id"])), external_id="99991",
+        actor="worker:w",
+    )  # fmt: skip
+    project(flask_app)
+    period = {"from": start.isoformat(), "to": (clock() + timedelta(seconds=1)).isoformat()}
+
+    body = get(client, auth("auditor"), **period).get_json()
+
+    assert body["follow_up"] == {"resolved_elsewhere": 2, "followed_up": 1, "owed": 1}
+    earlier = {"from": "2020-01-01T00:00:00Z", "to": start.isoformat()}
+    assert (
+        get(client, auth("auditor"), **earlier).get_json()["follow_up"]["resolved_elsewhere"] == 0
+    )

@@ -73,6 +73,7 @@ def test_the_report_prints_a_table_and_refuses_a_bad_period_or_policy(
     assert table.exit_code == 0, table.output
     assert "contractual" in table.stdout and "first_response" in table.stdout
     assert "acknowledgement" in table.stdout and "restated" not in table.stdout
+    assert "public follow-up:" in table.stdout and "owed" in table.stdout
     assert backwards.exit_code == 2 and "--from" in backwards.output
     assert lonely.exit_code == 2 and "--version" in lonely.output
     assert unknown.exit_code == 1 and "no SLA policy" in unknown.output
