@@ -97,6 +97,7 @@ def create_app(
 
     from app.resources import (
         audit,
+        care_policy,
         chat,
         conversations,
         customers,
@@ -112,7 +113,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit, incidents,
+        webhooks, audit, incidents, care_policy,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.schemas.care import ClassificationSchema, RoutedSchema
 from app.schemas.common import (
     IdentitySchema,
     OutcomeSchema,
@@ -178,6 +179,11 @@ class MessageSchema(Schema):
     thread_id = fields.String(allow_none=True)
     in_reply_to = fields.String(allow_none=True)
     details = fields.Nested(MessageDetailsSchema, allow_none=True)
+    classification = fields.Nested(
+        ClassificationSchema,
+        allow_none=True,
+        metadata={"description": "the care policy's label for it (null: not classified)"},
+    )
 
 
 class AutomatedMessageSchema(Schema):
@@ -314,8 +320,17 @@ class ConversationSchema(Schema):
         ConversationSlaSchema,
         metadata={"description": "the SLA policy pinned on the case, and its breaches on record"},
     )
+    routed = fields.Nested(
+        RoutedSchema,
+        allow_none=True,
+        metadata={"description": "the care policy's routing rule that last set team or priority"},
+    )
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "messages":  # each with the care policy's classification of it
+            return [
+                {**m, "classification": obj.classifications.get(str(m["id"]))} for m in obj.messages
+            ]
         if attr == "sla":  # made of two of the case's attributes
             return {
                 "policy": obj.sla_policy_or_default,

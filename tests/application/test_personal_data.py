@@ -365,6 +365,25 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "policy_version",
     ),
     "parley.Conversation.SlaAtRisk": ("metric", "seq", "at", "deadline"),
+    # the care policy's word on a message: its own rule names and labels, no customer text
+    "parley.Conversation.MessageClassified": (
+        "message_id",
+        "label",
+        "rule",
+        "position",
+        "policy_version",
+    ),
+    "parley.Conversation.Routed": (
+        "message_id",
+        "rule",
+        "position",
+        "policy_version",
+        "team",
+        "priority",
+    ),
+    # the care policy: the brand's rules (keywords, teams), written by its supervisors
+    "parley.CarePolicy.Adopted": ("rules",),
+    "parley.CarePolicy.Revised": ("rules",),
     # SLA policies: the brand's promises; ``notify`` holds its own supervisors' addresses
     "parley.SlaPolicy.Defined": ("spec",),
     "parley.SlaPolicy.Revised": ("spec",),
@@ -406,11 +425,11 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
 
     from eventsourcing.domain import Aggregate
 
-    from domain import access, conversation, customer, idempotency, indexes, sla_policy
+    from domain import access, care_policy, conversation, customer, idempotency, indexes, sla_policy
 
     aggregates = [
         conversation.Conversation, customer.Customer, idempotency.IdempotencyKey,
-        sla_policy.SlaPolicy, sla_policy.SlaPolicyBook,
+        sla_policy.SlaPolicy, sla_policy.SlaPolicyBook, care_policy.CarePolicy,
         *(a for m in (indexes, access) for a in vars(m).values()
           if isinstance(a, type) and issubclass(a, Aggregate) and a is not Aggregate),
     ]  # fmt: skip

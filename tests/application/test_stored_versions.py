@@ -138,9 +138,11 @@ def test_every_conversation_event_as_stored_today_loads(application: Conversatio
     """``fixtures/events_v3.json``: every Conversation event type at its current class
     version, as this version stores them; a later version must still load them."""
     fixture = json.loads(FIXTURE_V3.read_text())
-    later = {e["topic"] for e in json.loads(FIXTURE_V5.read_text())["events"]}
+    later = {
+        e["topic"] for f in (FIXTURE_V5, FIXTURE_V6) for e in json.loads(f.read_text())["events"]
+    }
     assert {e["topic"] for e in fixture["events"]} | later >= _conversation_topics(), (
-        "a Conversation event type is missing from fixtures/events_v3.json and v5: add one"
+        "a Conversation event type is missing from fixtures/events_v3.json, v5 and v6: add one"
     )
     insert_stored(application, fixture["events"])
 
@@ -227,3 +229,22 @@ def test_sla_events_as_stored_today_load(application: Conversations) -> None:
     clock = application.sla_clock(case.id)
     assert clock.breached and clock.policy_id == "default"
     assert application.get_customer(UUID(fixture["customer"])).tags == ["vip"]
+
+
+FIXTURE_V6 = Path(__file__).parent / "fixtures" / "events_v6.json"
+
+
+def test_care_policy_events_as_stored_today_load(application: Conversations) -> None:
+    """``fixtures/events_v6.json`` (``python -m tests.support.care_fixture``): the care
+    policy's versions, and a case classified and routed; a later version must read them."""
+    fixture = json.loads(FIXTURE_V6.read_text())
+    insert_stored(application, fixture["events"])
+
+    case = application.get_conversation(UUID(fixture["case"]))
+
+    assert [v["version"] for v in application.care_rule_versions()] == [1, 2]
+    assert application.care_rules_at()["rules"]["routing"][0]["team"] == "care"
+    labels = [case.classifications[str(m["id"])]["label"] for m in case.messages]
+    assert labels == ["complaint", "other"]
+    assert (case.team, case.priority) == ("care", "medium")
+    assert case.routed is not None and case.routed["rule"] == "complaints"
