@@ -97,6 +97,7 @@ def create_app(
 
     from app.resources import (
         audit,
+        canned_responses,
         care_policy,
         chat,
         conversations,
@@ -113,7 +114,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit, incidents, care_policy,
+        webhooks, audit, incidents, care_policy, canned_responses,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.schemas.care import ClassificationSchema, RoutedSchema
 from app.schemas.common import (
+    BODY_MAX,
     IdentitySchema,
     OutcomeSchema,
     StrictSchema,
@@ -20,6 +21,14 @@ from app.schemas.sla import ConversationSlaSchema
 from domain import values as v
 
 NAME = validate.Length(min=1, max=100)
+MAX_VARIABLES = 50
+
+
+def _at_most_variables(value: dict[str, Any]) -> None:
+    if len(value) > MAX_VARIABLES:
+        raise ValidationError(f"at most {MAX_VARIABLES}")
+
+
 EXTERNAL_ID = validate.Length(min=1, max=998)  # RFC 5322 caps a header line at 998
 
 
@@ -65,11 +74,36 @@ class MessageRecordedSchema(OutcomeSchema):
 
 
 class QueueReplySchema(StrictSchema):
-    body = body_field()
+    """The text, or a canned response to render (with its variables): one of the two."""
+
+    body = fields.String(
+        validate=validate.Length(min=1, max=BODY_MAX),
+        metadata={"description": "the reply's text (or give `canned_response_id`)"},
+    )
+    canned_response_id = fields.UUID(
+        metadata={"description": "render this canned response as the reply's text"}
+    )
+    variables = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        values=fields.String(validate=validate.Length(max=1000)),
+        validate=_at_most_variables,
+        metadata={
+            "description": "the canned response's own variables ($order_id ...); "
+            "customer_name, case_link and incident_links are filled in by the system",
+            "maxProperties": MAX_VARIABLES,
+        },
+    )
     kind = fields.String(load_default="answer", validate=validate.OneOf(v.REPLY_KINDS))
     channel = channel_field(
         load_default=None, metadata={"description": "default: the conversation's current channel"}
     )
+
+    @validates_schema
+    def text_or_canned(self, data: dict[str, Any], **kwargs: object) -> None:
+        if ("body" in data) == ("canned_response_id" in data):
+            raise ValidationError("give body or canned_response_id (one)", field_name="body")
+        if "variables" in data and "canned_response_id" not in data:
+            raise ValidationError("variables fill a canned response", field_name="variables")
 
 
 class ReplyQueuedSchema(OutcomeSchema):

@@ -384,6 +384,13 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     # the care policy: the brand's rules (keywords, teams), written by its supervisors
     "parley.CarePolicy.Adopted": ("rules",),
     "parley.CarePolicy.Revised": ("rules",),
+    # canned responses: the brand's stock texts (variables stay placeholders in them)
+    "parley.CannedResponse.Written": ("spec",),
+    "parley.CannedResponse.Revised": ("spec",),
+    "parley.CannedResponse.Deleted": (),
+    "parley.CannedResponseBook.Opened": (),
+    "parley.CannedResponseBook.Entered": ("canned_response_id", "team"),
+    "parley.CannedResponseBook.Removed": ("canned_response_id",),
     # SLA policies: the brand's promises; ``notify`` holds its own supervisors' addresses
     "parley.SlaPolicy.Defined": ("spec",),
     "parley.SlaPolicy.Revised": ("spec",),
@@ -425,11 +432,21 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
 
     from eventsourcing.domain import Aggregate
 
-    from domain import access, care_policy, conversation, customer, idempotency, indexes, sla_policy
+    from domain import (
+        access,
+        canned,
+        care_policy,
+        conversation,
+        customer,
+        idempotency,
+        indexes,
+        sla_policy,
+    )
 
     aggregates = [
         conversation.Conversation, customer.Customer, idempotency.IdempotencyKey,
         sla_policy.SlaPolicy, sla_policy.SlaPolicyBook, care_policy.CarePolicy,
+        canned.CannedResponse, canned.CannedResponseBook,
         *(a for m in (indexes, access) for a in vars(m).values()
           if isinstance(a, type) and issubclass(a, Aggregate) and a is not Aggregate),
     ]  # fmt: skip

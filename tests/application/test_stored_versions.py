@@ -248,3 +248,9 @@ def test_care_policy_events_as_stored_today_load(application: Conversations) -> 
     assert labels == ["complaint", "other"]
     assert (case.team, case.priority) == ("care", "medium")
     assert case.routed is not None and case.routed["rule"] == "complaints"
+    canned = application.get_canned_response(UUID(fixture["canned"]))
+    assert [v["spec"]["body"] for v in canned.versions] == [
+        "Sorry $customer_name, see $case_link", "Sorry, $customer_name.",
+    ]  # fmt: skip
+    assert application.get_canned_response(UUID(fixture["deleted"])).deleted
+    assert [c.id for c in application.list_canned_responses()] == [canned.id]

@@ -1,6 +1,6 @@
 """The workload behind ``tests/application/fixtures/events_v6.json``: the care policy's
 events as this version stores them (the rules adopted and revised; a case whose messages
-were classified and routed), stored unsealed so the fixture needs no keys.
+were classified and routed; canned responses written, revised and deleted), stored unsealed so the fixture needs no keys.
 
     .venv/bin/python -m tests.support.care_fixture tests/application/fixtures/events_v6.json
 """
@@ -39,7 +39,20 @@ def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
                                    external_id="8880002")  # fmt: skip
     app.receive_message(opened.id, channel="x_public", body="any news?", actor=INTEGRATION,
                         external_id="8880003")  # fmt: skip
-    return {"case": str(opened.id)}
+    canned = app.create_canned_response(
+        {"name": "Sorry", "team": "care", "body": "Sorry $customer_name, see $case_link"},
+        actor=SUPERVISOR,
+    )
+    app.revise_canned_response(
+        canned.id,
+        {"name": "Sorry", "team": "care", "body": "Sorry, $customer_name."},
+        actor=SUPERVISOR,
+    )
+    gone = app.create_canned_response(
+        {"name": "Old", "team": "billing", "body": "Hello"}, actor=SUPERVISOR
+    )
+    app.delete_canned_response(gone.id, actor=SUPERVISOR)
+    return {"case": str(opened.id), "canned": str(canned.id), "deleted": str(gone.id)}
 
 
 def write(path: Path) -> None:
