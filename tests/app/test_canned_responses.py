@@ -47,9 +47,10 @@ def test_a_canned_response_is_created_read_revised_and_deleted(client, auth, clo
     assert_problem(stale, 412)
     listed = client.get(URL, query_string={"team": "vip"}, headers=auth("agent")).get_json()
     assert [c["id"] for c in listed["items"]] == [cid]
-    assert client.get(URL, query_string={"team": "care"}, headers=auth("agent")).get_json()[
-        "items"
-    ] == []
+    assert (
+        client.get(URL, query_string={"team": "care"}, headers=auth("agent")).get_json()["items"]
+        == []
+    )
 
     deleted = client.delete(f"{URL}/{cid}", headers=auth("supervisor"))
     assert deleted.status_code == 200 and deleted.get_json()["deleted"] is True
