@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, request
+
+from app import care_document
 from app.apidoc import Blueprint
 from app.auth import current_principal, requires
 from app.schemas import care as s
@@ -24,6 +27,38 @@ blp = Blueprint(
 )
 
 READ_ONE = (401, 403, 404, 503)
+MARKDOWN = "text/markdown"
+PAGE_TYPES = ("application/json", MARKDOWN)
+
+
+@blp.route("", methods=["GET"])
+@requires(READ)
+@blp.read("getCarePolicy", s.CarePolicyDocumentSchema, problems=(401, 403, 503))
+@blp.operation(
+    "getCarePolicy",
+    responses={
+        200: {
+            "content": {
+                MARKDOWN: {
+                    "schema": {"type": "string"},
+                    "example": "# Care policy (version 3, ...)\n\n## How messages are classified\n",
+                }
+            }
+        }
+    },
+)
+def get_document() -> Any:
+    """The care policy as one document: classification, routing, SLA promises, canned
+    responses
+
+    JSON by default; `Accept: text/markdown` gives the same as a page to read (UTF-8
+    Markdown). Any other `Accept` gets JSON.
+    """
+    found = care_document.document(application())
+    if request.accept_mimetypes.best_match(PAGE_TYPES, default="application/json") == MARKDOWN:
+        page = care_document.markdown(found)
+        return Response(page, mimetype=MARKDOWN, content_type=f"{MARKDOWN}; charset=utf-8")
+    return found
 
 
 def rules_view(entry: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from app.schemas.canned import CannedResponseSchema
 from app.schemas.common import StrictSchema, channel_field
-from app.schemas.sla import NAME, Whole
+from app.schemas.sla import NAME, SlaPolicySchema, Whole
 from domain import values as v
 from domain.care_rules import LABELS, MAX_RULES, NAME_MAX, OTHER, PATTERN_MAX, TEAM_MAX
 from domain.incident import KEYWORD_MAX, MAX_KEYWORDS
@@ -186,3 +187,32 @@ class RoutedSchema(Schema):
     team = fields.String(allow_none=True, metadata={"description": "null: left as it was"})
     priority = fields.String(allow_none=True, metadata={"description": "null: left as it was"})
     routed_at = fields.DateTime()
+
+
+class CareSlaSchema(Schema):
+    policies = fields.List(
+        fields.Nested(SlaPolicySchema),
+        metadata={"description": "the live SLA policies, in the order they apply"},
+    )
+    default = fields.Nested(
+        SlaPolicySchema, metadata={"description": "the built-in policy (no id, version 0)"}
+    )
+
+
+class CannedTeamSchema(Schema):
+    team = fields.String()
+    responses = fields.List(fields.Nested(CannedResponseSchema))
+
+
+class CarePolicyDocumentSchema(Schema):
+    """The care policy, whole: the rules, the SLA promises, the canned responses."""
+
+    version = fields.Integer(metadata={"description": "the care policy's version (0: none yet)"})
+    updated_at = fields.DateTime(allow_none=True)
+    updated_by = fields.String(allow_none=True)
+    classifier = fields.Nested(ClassifierViewSchema)
+    routing = fields.List(fields.Nested(RoutingRuleViewSchema))
+    sla = fields.Nested(CareSlaSchema)
+    canned_responses = fields.List(
+        fields.Nested(CannedTeamSchema), metadata={"description": "by team, in team order"}
+    )

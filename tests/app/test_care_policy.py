@@ -133,3 +133,61 @@ def test_a_message_shows_its_classification_and_the_case_its_routing(client, aut
     assert case["status"] == "open"
     types = event_types(client, auth("supervisor"), cid)
     assert types[:4] == ["Opened", "MessageClassified", "Routed", "Assigned"]
+
+
+# ------------------------------------------------------------------ the document
+def test_the_care_policy_is_one_document_in_json_and_markdown(client, auth):
+    save(client, auth)
+    client.post(
+        "/v1/sla/policies",
+        json={"name": "Public X", "conditions": {"channels": ["x_public"]},
+              "targets": [{"metric": "first_response", "seconds": 1800}]},
+        headers=auth("supervisor"),
+    )  # fmt: skip
+    client.post(
+        "/v1/canned-responses",
+        json={"name": "Thanks", "team": "care", "body": "Thanks $customer_name!\nBye"},
+        headers=auth("supervisor"),
+    )
+
+    doc = client.get("/v1/care-policy", headers=auth("agent"))
+
+    assert doc.status_code == 200 and doc.mimetype == "application/json"
+    body = doc.get_json()
+    assert body["version"] == 1 and body["classifier"]["default"] == "question"
+    assert [p["name"] for p in body["sla"]["policies"]] == ["Public X"]
+    assert body["sla"]["default"]["name"] == "Built-in default"
+    assert [t["team"] for t in body["canned_responses"]] == ["care"]
+
+    page = client.get("/v1/care-policy", headers=auth("auditor", Accept="text/markdown"))
+
+    assert page.status_code == 200 and page.mimetype == "text/markdown"
+    text = page.get_data(as_text=True)
+    assert text.startswith("# Care policy (version 1, saved ")
+    assert "1. **thanks**: a message that mentions `thanks`, `thank you` is **praise**." in text
+    assert "Any other message is **question**." in text
+    assert "1. **complaints**: is complaint → team **care**." in text
+    assert "| first_response | 30 min | any | any | round the clock |" in text
+    assert "> Thanks $customer\\_name!\n> Bye" in text
+
+
+def test_a_rule_cannot_add_markup_to_the_page(client, auth):
+    rules = {"routing": [{"name": "<script>x</script> [link](http://e.vil)", "team": "# t"}]}
+    assert save(client, auth, rules).status_code == 200
+
+    text = client.get("/v1/care-policy", headers=auth("agent", Accept="text/markdown")).get_data(
+        as_text=True
+    )
+
+    assert "<script>" not in text and "](" not in text.replace("\\](", "")
+    assert "\\<script\\>x\\</script\\> \\[link\\](http://e.vil)" in text
+
+
+def test_before_any_rule_the_page_says_nothing_is_classified(client, auth):
+    text = client.get(
+        "/v1/care-policy", headers=auth("agent", Accept="text/markdown, */*;q=0.1")
+    ).get_data(as_text=True)
+
+    assert "# Care policy (no version saved yet)" in text
+    assert "No care policy is saved yet: no message is classified." in text
+    assert "None yet." in text
