@@ -27,10 +27,11 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.care_policy import CarePolicy
 from domain.care_rules import CareRules, Match, MessageFacts, RoutingRule, higher_priority
 from domain.conversation import Conversation
-from domain.customers import CustomerDirectory
 from domain.exceptions import NotFoundError, PreconditionFailedError
 from domain.idempotency import Claim
 from domain.outcome import Outcome
+from domain.roster import TeamRoster
+from domain.roster_service import Rosters
 
 CLASSIFIER_ACTOR = "system:classifier"
 ROUTING_ACTOR = "system:routing"
@@ -58,7 +59,7 @@ class CareDecision:
         return self.routing[0].priority if self.routing else None
 
 
-class CarePolicies(CustomerDirectory):
+class CarePolicies(Rosters):
     _care_cache: tuple[int, CarePolicy] | None = None
 
     # ------------------------------------------------------------------ the rules
@@ -158,10 +159,12 @@ class CarePolicies(CustomerDirectory):
         now: datetime,
         *,
         opening: bool,
-    ) -> None:
-        """Record the decision on the case (saved by the caller, with the message)."""
+    ) -> list[TeamRoster]:
+        """Record the decision on the case, and hand a case routed to a team to its next
+        agent: the case and the roster returned are saved by the caller, with the
+        message."""
         if decision is None:
-            return
+            return []
         match = decision.match
         conversation.classify_message(
             message_id=message_id, label=decision.label,
@@ -169,7 +172,7 @@ class CarePolicies(CustomerDirectory):
             policy_version=decision.policy_version, actor=CLASSIFIER_ACTOR, timestamp=now,
         )  # fmt: skip
         if decision.routing is None:
-            return
+            return []
         rule, position = decision.routing
         team = rule.team if (opening or conversation.team is None) else None
         if team == conversation.team:
@@ -178,12 +181,13 @@ class CarePolicies(CustomerDirectory):
         if priority is not None and not higher_priority(priority, conversation.priority):
             priority = None
         if team is None and priority is None:
-            return  # nothing the rule sets is missing, or it would lower the priority
+            return []  # nothing the rule sets is missing, or it would lower the priority
         conversation.route(
             message_id=message_id, rule=rule.name, position=position,
             policy_version=decision.policy_version, team=team, priority=priority,
             actor=ROUTING_ACTOR, timestamp=now,
         )  # fmt: skip
+        return self._hand_out(conversation, now) if team is not None else []
 
 
 def message_text(subject: str | None, body: str) -> str:

@@ -167,7 +167,7 @@ class Inbound(Incidents, SlaUseCases, CarePolicies):
             actor=actor, timestamp=now,
         )  # fmt: skip
         # Classified and routed in this save: an inbox never shows the case unsorted.
-        self._apply_care(conversation, message_id, care, now, opening=True)
+        rosters = self._apply_care(conversation, message_id, care, now, opening=True)
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)
         cases = self._case_index(customer, conversation, actor, now)
@@ -176,7 +176,7 @@ class Inbound(Incidents, SlaUseCases, CarePolicies):
         incidents = self._incident_links(conversation, f"{subject or ''}\n{body}", now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
-            customer, *identity_claims, conversation, *index, cases, *incidents,
+            customer, *identity_claims, conversation, *rosters, *index, cases, *incidents,
             claim=claim, response=self._outcome(conversation, **extra),
         )  # fmt: skip
 
@@ -332,14 +332,15 @@ class Inbound(Incidents, SlaUseCases, CarePolicies):
             published_at=published, actor=actor, timestamp=now,
             origin=self._with_account(channel, origin), details=details,
         )  # fmt: skip
+        rosters = []
         if recorded and self.care_policy() is not None:  # no customer load without one
             customer = self.customer_of(conversation.customer_id)
             care = self._care_decision(body, channel, customer.tags)
-            self._apply_care(conversation, message_id, care, now, opening=False)
+            rosters = self._apply_care(conversation, message_id, care, now, opening=False)
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         extra = {"created": recorded, "message_id": message_id if recorded else None}
         return self._save(
-            conversation, *(index if recorded else []),
+            conversation, *rosters, *(index if recorded else []),
             claim=claim, expected_version=expected_version,
             response=self._outcome(conversation, **extra),
         )  # fmt: skip

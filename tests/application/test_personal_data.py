@@ -391,6 +391,12 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "parley.CannedResponseBook.Opened": (),
     "parley.CannedResponseBook.Entered": ("canned_response_id", "team"),
     "parley.CannedResponseBook.Removed": ("canned_response_id",),
+    # rosters: the brand's agents, their shifts and the cases handed to them
+    "parley.TeamRoster.Started": ("team",),
+    "parley.TeamRoster.AgentRostered": ("agent", "capacity", "shift"),
+    "parley.TeamRoster.AgentRemoved": ("agent",),
+    "parley.TeamRoster.CaseHandedOut": ("agent", "conversation_id"),
+    "parley.TeamRoster.CaseReleased": ("agent", "conversation_id", "reason"),
     # SLA policies: the brand's promises; ``notify`` holds its own supervisors' addresses
     "parley.SlaPolicy.Defined": ("spec",),
     "parley.SlaPolicy.Revised": ("spec",),
@@ -440,13 +446,14 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
         customer,
         idempotency,
         indexes,
+        roster,
         sla_policy,
     )
 
     aggregates = [
         conversation.Conversation, customer.Customer, idempotency.IdempotencyKey,
         sla_policy.SlaPolicy, sla_policy.SlaPolicyBook, care_policy.CarePolicy,
-        canned.CannedResponse, canned.CannedResponseBook,
+        canned.CannedResponse, canned.CannedResponseBook, roster.TeamRoster,
         *(a for m in (indexes, access) for a in vars(m).values()
           if isinstance(a, type) and issubclass(a, Aggregate) and a is not Aggregate),
     ]  # fmt: skip

@@ -254,3 +254,7 @@ def test_care_policy_events_as_stored_today_load(application: Conversations) -> 
     ]  # fmt: skip
     assert application.get_canned_response(UUID(fixture["deleted"])).deleted
     assert [c.id for c in application.list_canned_responses()] == [canned.id]
+    roster = application.get_roster("care")
+    assert list(roster.agents) == ["ann", "bob"] and roster.last_assigned == case.assignee
+    assert roster.agents["ann"]["shift"]["time_zone"] == "Europe/London"
+    assert all(not a["open"] for a in roster.agents.values())  # the case was resolved

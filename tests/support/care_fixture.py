@@ -1,6 +1,7 @@
 """The workload behind ``tests/application/fixtures/events_v6.json``: the care policy's
 events as this version stores them (the rules adopted and revised; a case whose messages
-were classified and routed; canned responses written, revised and deleted), stored unsealed so the fixture needs no keys.
+were classified and routed; canned responses written, revised and deleted; a
+roster, a case handed out round-robin and released), stored unsealed so the fixture needs no keys.
 
     .venv/bin/python -m tests.support.care_fixture tests/application/fixtures/events_v6.json
 """
@@ -32,6 +33,16 @@ RULES: dict[str, Any] = {
 
 
 def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
+    app.roster_agent(
+        "care",
+        "ann",
+        capacity=5,
+        actor=SUPERVISOR,
+        shift={"time_zone": "Europe/London", "hours": {"mon": ["09:00-17:00"]}},
+    )
+    app.roster_agent("care", "bob", capacity=5, shift={"time_zone": "UTC"}, actor=SUPERVISOR)
+    app.roster_agent("care", "old", capacity=1, shift={"time_zone": "UTC"}, actor=SUPERVISOR)
+    app.unroster_agent("care", "old", actor=SUPERVISOR)
     app.save_care_rules({"routing": []}, actor=SUPERVISOR)
     app.save_care_rules(RULES, actor=SUPERVISOR, expected_version=1)
     opened = app.open_conversation(channel="x_public", body="@brand it never arrived",
@@ -39,6 +50,7 @@ def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
                                    external_id="8880002")  # fmt: skip
     app.receive_message(opened.id, channel="x_public", body="any news?", actor=INTEGRATION,
                         external_id="8880003")  # fmt: skip
+    app.resolve(opened.id, resolution="answered", actor=SUPERVISOR)
     canned = app.create_canned_response(
         {"name": "Sorry", "team": "care", "body": "Sorry $customer_name, see $case_link"},
         actor=SUPERVISOR,
