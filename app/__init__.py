@@ -107,6 +107,7 @@ def create_app(
         incidents,
         ops,
         readmodels,
+        rosters,
         sla_policies,
         stream,
         webhooks,
@@ -114,7 +115,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, ops, stream,
-        webhooks, audit, incidents, care_policy, canned_responses,
+        webhooks, audit, incidents, care_policy, canned_responses, rosters,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.resources.canned_responses import canned_view
+from app.resources.rosters import roster_view
 from app.resources.sla_policies import policy_view
 from domain.application import Conversations
+from domain.roster_service import RosterNotFoundError
 from domain.sla_terms import DEFAULT_SPEC
 
 
@@ -25,6 +27,12 @@ def document(app: Conversations) -> dict[str, Any]:
     for canned in app.list_canned_responses():
         shown = canned_view(canned)
         teams.setdefault(shown["team"], []).append(shown)
+    rosters = []
+    for team in dict.fromkeys(r["team"] for r in rules["rules"]["routing"] if r["team"]):
+        try:
+            rosters.append(roster_view(app.get_roster(team)))
+        except RosterNotFoundError:
+            rosters.append({"team": team, "version": 0, "last_assigned": None, "agents": []})
     return {
         "version": rules["version"],
         "updated_at": rules["at"],
@@ -35,6 +43,7 @@ def document(app: Conversations) -> dict[str, Any]:
             "policies": [policy_view(p) for p in app.list_sla_policies()],
             "default": DEFAULT_SPEC.to_dict(),
         },
+        "rosters": rosters,
         "canned_responses": [
             {"team": team, "responses": found} for team, found in sorted(teams.items())
         ],
@@ -118,6 +127,40 @@ def _routing(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _shift(shift: dict[str, Any]) -> str:
+    hours = shift.get("hours")
+    days = (
+        "round the clock"
+        if hours is None
+        else "; ".join(f"{day} {', '.join(periods)}" for day, periods in hours.items() if periods)
+    )
+    off = f" (off {', '.join(shift['holidays'])})" if shift.get("holidays") else ""
+    return f"{days}, {shift['time_zone']}{off}"
+
+
+def _rosters(doc: dict[str, Any]) -> list[str]:
+    lines = ["## Who answers", ""]
+    if not doc["rosters"]:
+        return [*lines, "No team is routed to: cases wait for an agent to pick them.", ""]
+    lines += [
+        "A case routed to a team goes to its next agent on shift with room, in turn; "
+        "with nobody, it waits in the team's queue.",
+        "",
+    ]
+    for roster in doc["rosters"]:
+        lines += [f"### Team {_plain(roster['team'])}", ""]
+        if not roster["agents"]:
+            lines += ["Nobody on the roster: its cases wait in its queue.", ""]
+            continue
+        lines += ["| agent | cases at most | shift |", "|---|---|---|"]
+        for a in roster["agents"]:
+            lines.append(
+                f"| {_plain(a['agent'])} | {a['capacity']} | {_plain(_shift(a['shift']))} |"
+            )
+        lines.append("")
+    return lines
+
+
 def _targets(policy: dict[str, Any]) -> list[str]:
     if not policy["targets"]:
         return ["No targets: times are measured, never breached.", ""]
@@ -183,5 +226,5 @@ def markdown(doc: dict[str, Any]) -> str:
         else "no version saved yet"
     )
     lines = [f"# Care policy ({saved})", ""]
-    lines += _classifier(doc) + _routing(doc) + _sla(doc) + _canned(doc)
+    lines += _classifier(doc) + _routing(doc) + _rosters(doc) + _sla(doc) + _canned(doc)
     return "\n".join(lines).rstrip() + "\n"

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from app.schemas.canned import CannedResponseSchema
 from app.schemas.common import StrictSchema, channel_field
+from app.schemas.roster import TeamRosterSchema
 from app.schemas.sla import NAME, SlaPolicySchema, Whole
 from domain import values as v
 from domain.care_rules import LABELS, MAX_RULES, NAME_MAX, OTHER, PATTERN_MAX, TEAM_MAX
@@ -213,6 +214,10 @@ class CarePolicyDocumentSchema(Schema):
     classifier = fields.Nested(ClassifierViewSchema)
     routing = fields.List(fields.Nested(RoutingRuleViewSchema))
     sla = fields.Nested(CareSlaSchema)
+    rosters = fields.List(
+        fields.Nested(TeamRosterSchema),
+        metadata={"description": "the rosters of the teams routing names, in its order"},
+    )
     canned_responses = fields.List(
         fields.Nested(CannedTeamSchema), metadata={"description": "by team, in team order"}
     )

@@ -158,6 +158,7 @@ def test_the_care_policy_is_one_document_in_json_and_markdown(client, auth):
     assert [p["name"] for p in body["sla"]["policies"]] == ["Public X"]
     assert body["sla"]["default"]["name"] == "Built-in default"
     assert [t["team"] for t in body["canned_responses"]] == ["care"]
+    assert body["rosters"] == [{"team": "care", "version": 0, "last_assigned": None, "agents": []}]
 
     page = client.get("/v1/care-policy", headers=auth("auditor", Accept="text/markdown"))
 
@@ -169,6 +170,23 @@ def test_the_care_policy_is_one_document_in_json_and_markdown(client, auth):
     assert "1. **complaints**: is complaint → team **care**." in text
     assert "| first_response | 30 min | any | any | round the clock |" in text
     assert "> Thanks $customer\\_name!\n> Bye" in text
+    assert "Nobody on the roster: its cases wait in its queue." in text
+
+
+def test_the_page_shows_who_answers_each_routed_team(client, auth):
+    save(client, auth)
+    client.put(
+        "/v1/teams/care/agents/ann",
+        json={"capacity": 4, "shift": {"time_zone": "Europe/London",
+                                       "hours": {"mon": ["09:00-17:00"], "tue": []}}},
+        headers=auth("supervisor"),
+    )  # fmt: skip
+
+    text = client.get("/v1/care-policy", headers=auth("agent", Accept="text/markdown")).get_data(
+        as_text=True
+    )
+
+    assert "| ann | 4 | mon 09:00-17:00, Europe/London |" in text
 
 
 def test_a_rule_cannot_add_markup_to_the_page(client, auth):

@@ -95,6 +95,12 @@ UNEXPRESSIBLE |= {
     ("POST /v1/conversations/{conversation_id}/replies", 422, "invalid-value", "variables."): (
         "the variables a canned response's text uses: its state"
     ),
+    ("PUT /v1/teams/{team}/agents/{agent}", 422, "invalid-value", "shift.time_zone"): "whether "
+    "a name is in the tz database is the server's tzdata, not a pattern",
+    ("PUT /v1/teams/{team}/agents/{agent}", 422, "invalid-value", "shift.hours"): "a shift "
+    "that is never on: every day's periods empty, a rule across the properties",
+    ("PUT /v1/teams/{team}/agents/{agent}", 422, "invalid-value", "shift.hours."): "a day's "
+    "periods overlap, or one ends before it starts: an order between two parts of a string",
     ("POST /v1/canned-responses", 422, "invalid-value", "body"): "a lone `$` in the text: "
     "string.Template's grammar, not a pattern",
     ("PUT /v1/canned-responses/{canned_response_id}", 422, "invalid-value", "body"): (
