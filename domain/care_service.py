@@ -123,16 +123,6 @@ class CarePolicies(Rosters):
         policy = self.care_policy()
         return list(policy.versions) if policy is not None else []
 
-    def classify_text(
-        self, text: str, channel: str, customer_tags: Sequence[str] = ()
-    ) -> CareDecision:
-        """What the current rules would make of a message (a supervisor trying rules out)."""
-        policy = self.care_policy()
-        rules = policy.parsed if policy is not None else CareRules()
-        return self._decide(
-            rules, policy.policy_version if policy else 0, text, channel, customer_tags
-        )
-
     # ------------------------------------------------------------------ inbound
     def _care_decision(
         self, text: str, channel: str, customer_tags: Sequence[str]

@@ -13,9 +13,10 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
+from domain import values as v
 from domain.conversation import Conversation
 from domain.customers import CustomerDirectory
-from domain.exceptions import NotFoundError
+from domain.exceptions import NotFoundError, PreconditionFailedError
 from domain.idempotency import Claim
 from domain.outcome import Outcome
 from domain.roster import TeamRoster
@@ -45,6 +46,10 @@ class Rosters(CustomerDirectory):
             roster = self.get_roster(team)
             self._check_version(roster, expected_version)
         except RosterNotFoundError:
+            if expected_version not in (None, 0):
+                raise PreconditionFailedError(
+                    TeamRoster.create_id(team), 0, expected_version
+                ) from None
             roster = TeamRoster(team=team, actor=actor, timestamp=now)
         roster.roster(agent=agent, capacity=capacity, shift=shift, actor=actor, timestamp=now)
         return self._save(
@@ -108,7 +113,7 @@ class Rosters(CustomerDirectory):
         holder = roster.holder(conversation.id)
         if holder is None:
             return []
-        if conversation.status == "resolved":
+        if conversation.status == v.RESOLVED:
             reason = "resolved"
         elif conversation.assignee != holder:
             reason = "reassigned"

@@ -79,3 +79,8 @@ def test_routed_cases_are_handed_out_in_turn(client, auth):
     roster = client.get(ROSTER, headers=auth("agent")).get_json()
     assert roster["last_assigned"] == "ann"
     assert [len(a["open_cases"]) for a in roster["agents"]] == [2, 1]
+
+
+def test_if_match_on_a_team_with_no_roster_is_412_unless_it_names_version_0(client, auth):
+    assert_problem(put(client, auth, "ann", **{"If-Match": '"3"'}), 412)
+    assert put(client, auth, "ann", **{"If-Match": '"0"'}).status_code == 200
