@@ -17,7 +17,8 @@ from app.schemas.common import (
     body_field,
     channel_field,
 )
-from app.schemas.sla import ConversationSlaSchema
+from app.schemas.sla import ConversationSlaSchema, Whole
+from app.spec_rules import VARIABLE_NAME
 from domain import values as v
 
 NAME = validate.Length(min=1, max=100)
@@ -84,7 +85,7 @@ class QueueReplySchema(StrictSchema):
         metadata={"description": "render this canned response as the reply's text"}
     )
     variables = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        keys=fields.String(validate=Whole(VARIABLE_NAME, error="a variable's name ($name)")),
         values=fields.String(validate=validate.Length(max=1000)),
         validate=_at_most_variables,
         metadata={
