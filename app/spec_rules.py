@@ -85,7 +85,7 @@ RULES: dict[str, dict[str, Any]] = {
     "QueueReply": {
         "oneOf": [{"required": ["body"]}, {"required": ["canned_response_id"]}],
         "dependentRequired": {"variables": ["canned_response_id"]},
-        "properties": {"variables": {"propertyNames": {"pattern": VARIABLE_NAME}}},
+        "allOf": [{"properties": {"variables": {"propertyNames": {"pattern": VARIABLE_NAME}}}}],
     },
     # A classifier rule looks for something; a routing rule sets something.
     "ClassifierRule": {

@@ -18,6 +18,7 @@ from app.schemas import care as s
 from app.state import application
 from app.writes import execute, expected_version
 from domain.access import MANAGE_CARE, READ
+from domain.care_service import CarePolicyVersionNotFoundError
 
 blp = Blueprint(
     "care policy",
@@ -124,4 +125,6 @@ def list_versions() -> Any:
 @blp.read("getCareRuleVersion", s.CareRulesViewSchema, problems=READ_ONE)
 def get_version(version: int) -> Any:
     """One saved version of the rules (404 for a version it never had)"""
+    if version < 1:  # version 0 is no saved version: the rules before the first save
+        raise CarePolicyVersionNotFoundError("versions are numbered from 1")
     return rules_view(application().care_rules_at(version))

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from app.schemas.common import MAX_POSITION, OutcomeSchema, StrictSchema, body_field
 from app.schemas.readmodels import MinPositionArgs, ProjectionMetaSchema
+from app.schemas.sla import BLANK, Whole
 from domain import incident as d
 from domain.incidents import DEFAULT_LIMIT
 from projections.incidents import OWED_VALUES
@@ -26,7 +27,10 @@ def cursor_field() -> fields.String:
     )
 
 
-URL = validate.Regexp(r"^https?://[^\s]+$", error="an http:// or https:// URL, without spaces")
+# Spaces spelled out (BLANK): ``\s`` is not the same class in Python and in the
+# document's ECMAScript patterns (U+001C..U+001F), and ``Whole`` so that no last newline
+# slips past ``$``.
+URL = Whole(rf"^https?://[^{BLANK}]+$", error="an http:// or https:// URL, without spaces")
 PUBLIC_TEXT = validate.Length(min=1, max=1000)
 
 

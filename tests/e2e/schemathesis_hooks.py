@@ -55,6 +55,8 @@ UNEXPRESSIBLE: dict[tuple[str | None, int, str, str | None], str] = {
     "issued (a page's next_cursor) is valid",
     ("GET /v1/incidents", 422, "422", "cursor"): "the cursor is opaque: only one the server "
     "issued (a page's next_cursor) is valid",
+    ("GET /v1/incidents/{incident_id}/ledger", 422, "422", "cursor"): "the cursor is opaque: "
+    "only one the server issued (a page's next_cursor) is valid",
     ("POST /v1/incidents", 422, "invalid-value", "keywords"): "a keyword needs a letter or "
     "digit, Unicode's (which a pattern's \\w, ASCII in ECMAScript, is not)",
     ("GET /v1/sla/report", 422, "422", "start"): "start before end: a rule across two query "
