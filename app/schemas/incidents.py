@@ -27,10 +27,10 @@ def cursor_field() -> fields.String:
     )
 
 
-# Spaces spelled out (BLANK): ``\s`` is not the same class in Python and in the
+# NUL and spaces spelled out (BLANK): ``\s`` is not the same class in Python and in the
 # document's ECMAScript patterns (U+001C..U+001F), and ``Whole`` so that no last newline
 # slips past ``$``.
-URL = Whole(rf"^https?://[^{BLANK}]+$", error="an http:// or https:// URL, without spaces")
+URL = Whole(rf"^https?://[^\u0000{BLANK}]+$", error="an http:// or https:// URL, without spaces")
 PUBLIC_TEXT = validate.Length(min=1, max=1000)
 
 
