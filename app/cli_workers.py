@@ -3,8 +3,9 @@
 - ``parley worker`` runs an RQ worker (with RQ's scheduler, so retries and delayed
   deliveries run) on Parley's queues.
 - ``parley outbox run`` follows the event log and enqueues deliveries.
-- ``parley scheduler`` runs RQ's ``CronScheduler`` with the X polls (one process is
-  enough; two would only poll twice, which records nothing twice).
+- ``parley scheduler`` runs RQ's ``CronScheduler`` with the X polls and the SLA sweep
+  (one process is enough; two would only poll and sweep twice, which records nothing
+  twice).
 - ``parley channels status`` shows the polls' cursors and X's calls and rate limits.
 """
 
@@ -87,13 +88,18 @@ def outbox_run(once: bool) -> None:
 
 @click.command()
 def scheduler() -> None:
-    """Run RQ's CronScheduler: the X polls every PARLEY_X_POLL_SECONDS."""
+    """Run RQ's CronScheduler: the SLA sweep every PARLEY_SLA_SWEEP_SECONDS, the X polls
+    every PARLEY_X_POLL_SECONDS, the Maildir every PARLEY_MAIL_POLL_SECONDS."""
     from rq.cron import CronScheduler
 
-    from workers.jobs import poll_x
+    from workers.jobs import poll_x, sweep_sla
 
     settings = Settings.from_env()
     cron = CronScheduler(connection=Redis.from_url(settings.redis_url))
+    queues.register_single(
+        cron, sweep_sla, queue_name=queues.SLA, interval=settings.sla_sweep_seconds,
+        job_id="parley-sla-sweep",
+    )  # fmt: skip
     if settings.x_configured():
         for kind in ("mentions", "search", "dms"):
             cron.register(

@@ -66,6 +66,7 @@ class Settings:
     x_keywords: str = ""  # comma-separated brand and product words searched besides @mentions
     x_poll_seconds: int = 60  # how often mentions, searches and DMs are polled
     outbox_batch: int = 200  # events the outbox reads per step
+    sla_sweep_seconds: int = 1  # how often the scheduler enqueues the SLA sweep (>= 1)
     delivery_attempt_seconds: float = 45.0  # the longest one delivery attempt may take
     # How often a worker checks its scheduler (which dies with a Redis restart, and with
     # it every delayed retry) and restarts it; RQ's own default is 10 minutes.
@@ -109,6 +110,8 @@ class Settings:
             raise ValueError(f"PARLEY_STORE must be sqlite or postgres, not {settings.store!r}")
         if not 0 < settings.smtp_port < 65536:
             raise ValueError(f"PARLEY_SMTP_PORT must be a port (1-65535), not {settings.smtp_port}")
+        if settings.sla_sweep_seconds < 1:
+            raise ValueError("PARLEY_SLA_SWEEP_SECONDS must be 1 or more")
         if settings.smtp_timeout_seconds <= 0:
             raise ValueError("PARLEY_SMTP_TIMEOUT_SECONDS must be more than 0")
         if settings.smtp_configured() and not mail_domain(settings.mail_from):

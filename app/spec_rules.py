@@ -6,7 +6,7 @@ written into the OpenAPI document so that what it calls valid, the server accept
 - Whole-object rules a ``@validates_schema`` method (or the domain) enforces: an
   assignment names something, an opening names its customer, an identity's value fits
   its kind, an SLA target in business hours has a calendar to run in, a calendar is
-  open some time, a version is a named policy's.
+  open some time, a version is a named policy's, an incident's revision names a change.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ _LIST_NAME = {"minLength": 1, "maxLength": HOLIDAY_LIST_NAME, "pattern": NO_NUL}
 
 RULES: dict[str, dict[str, Any]] = {
     "Assignment": {"minProperties": 1},
+    "ReviseIncident": {"minProperties": 1},  # a revision changes something
     "OpenConversation": {"anyOf": [{"required": ["customer_id"]}, {"required": ["identity"]}]},
     "Identity": _identity_rules(),
     "AddIdentity": _identity_rules(),

@@ -171,15 +171,17 @@ class CannedResponses(Incidents):
         kind: str,
         actor: str,
         channel: str | None = None,
+        invite_to_dm: bool = False,
         case_link: str | None = None,
         expected_version: int | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
-        """Queue a reply whose text is a canned response rendered for this case."""
+        """Queue a reply whose text is a canned response rendered for this case (the DM
+        invitation, if asked for, appended as to any reply)."""
         body = self.render_canned_response(
             conversation_id, canned_response_id, variables, case_link=case_link
         )
         return self.queue_reply(
             conversation_id, kind=kind, body=body, actor=actor, channel=channel,
-            expected_version=expected_version, claim=claim,
+            invite_to_dm=invite_to_dm, expected_version=expected_version, claim=claim,
         )  # fmt: skip

@@ -24,7 +24,6 @@ from domain.exceptions import (
     UnknownReplyError,
 )
 from domain.privacy import OWNER, SEALINGS
-from domain.sla import DEFAULT_POLICY, Due, SlaPolicy
 from domain.sla_terms import DEFAULT_POLICY_ID, DEFAULT_SPEC
 
 MAX_REFERENCES = 20  # Message-IDs an e-mail reply's References carries at most
@@ -45,6 +44,7 @@ class Conversation(Aggregate):
     AutomatedMessageReceived = events.AutomatedMessageReceived
     CallLogged = events.CallLogged
     ChatEnded = events.ChatEnded
+    DmReachRecorded = events.DmReachRecorded
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         """Every event with personal data names whose key seals it: the customer's."""
@@ -110,6 +110,8 @@ class Conversation(Aggregate):
         # The web chat session the case began in, and whether the customer left it.
         self.chat_session: str | None = thread_id if channel == v.CHAT else None
         self.chat_ended = False
+        # Whether an X DM can reach the customer: None until the case first moves to DM.
+        self.dm_reach: dict[str, Any] | None = None
         self.mail_ids: list[str] = []  # the case's e-mails, theirs and ours, in event order
         self.wait = Wait()
         # The care policy's word on the case: each message's classification (by message
@@ -441,6 +443,11 @@ class Conversation(Aggregate):
             reply_id=reply_id, reason=reason, attempt=attempt, retryable=retryable, code=code,
             retry_at=retry_at if retryable else None, actor=actor, timestamp=timestamp,
         )  # fmt: skip
+        if code == "recipient_not_following":  # X refused the DM: the agent sees why
+            self.record_dm_reach(
+                receives_dms=False, follows_brand=False, source="delivery", actor=actor,
+                timestamp=timestamp,
+            )  # fmt: skip
 
     @event(events.ReplyDeliveryFailed)
     def _fail_reply(
@@ -651,6 +658,13 @@ class Conversation(Aggregate):
             actor=actor,
             timestamp=timestamp,
         )
+        if to == v.X_DM:  # what the DM needs of the customer, on record with the move
+            known = self.dm_reach or {}
+            self._record_dm_reach(
+                requirement=v.DM_REQUIREMENT, receives_dms=known.get("receives_dms"),
+                follows_brand=known.get("follows_brand"), source="switch", actor=actor,
+                timestamp=timestamp,
+            )  # fmt: skip
 
     @event("ChannelSwitched", topic="parley.Conversation.ChannelSwitched")
     def _switch_channel(
@@ -658,6 +672,46 @@ class Conversation(Aggregate):
     ) -> None:
         self.current_channel = to_channel
         self.channel_history.append({"channel": to_channel, "since": timestamp, "reason": reason})
+
+    def record_dm_reach(
+        self,
+        *,
+        receives_dms: bool | None,
+        follows_brand: bool | None,
+        source: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> bool:
+        """What X says of whether a DM reaches the customer; False (nothing recorded)
+        when it says what is on record already."""
+        v.check_in(source, v.DM_REACH_SOURCES, "source")
+        known = self.dm_reach or {}
+        if (
+            known.get("receives_dms") == receives_dms
+            and known.get("follows_brand") == follows_brand
+            and known.get("source") == source
+        ):
+            return False
+        self._record_dm_reach(
+            requirement=v.DM_REQUIREMENT, receives_dms=receives_dms,
+            follows_brand=follows_brand, source=source, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
+        return True
+
+    @event(events.DmReachRecorded)
+    def _record_dm_reach(
+        self,
+        requirement: str,
+        receives_dms: bool | None,
+        follows_brand: bool | None,
+        source: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.dm_reach = {
+            "requirement": requirement, "receives_dms": receives_dms,
+            "follows_brand": follows_brand, "source": source, "recorded_at": timestamp,
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ triage
     def assign(
@@ -978,11 +1032,3 @@ class Conversation(Aggregate):
     def waiting_since(self) -> datetime | None:
         """Since when the customer waits unanswered (their time), if they do."""
         return self.wait.waiting_since(self.status)
-
-    def due(self, policy: SlaPolicy = DEFAULT_POLICY) -> Due:
-        """When a response is due under ``policy`` (the first one, and the next one)."""
-        return policy.due(
-            status=self.status, awaiting=self.awaiting, waiting_since=self.waiting_since,
-            origin_channel=self.origin_channel, current_channel=self.current_channel,
-            priority=self.priority,
-        )  # fmt: skip

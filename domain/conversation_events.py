@@ -198,3 +198,15 @@ class ChatEnded(Event):
     TOPIC = "parley.Conversation.ChatEnded"
     session_id: str
     reason: str
+
+
+class DmReachRecorded(Event):
+    """What is known of whether an X DM can reach the customer: X delivers a brand's DM
+    only to someone who follows the brand or accepts DMs from anyone. Recorded when the
+    case moves to DM (nothing known yet), when X is asked, and when X refuses a DM."""
+
+    TOPIC = "parley.Conversation.DmReachRecorded"
+    requirement: str  # what the DM needs of the customer (domain.values.DM_REQUIREMENT)
+    receives_dms: bool | None  # None: not known
+    follows_brand: bool | None
+    source: str  # switch (the move to DM), x (X was asked) or delivery (X refused a DM)

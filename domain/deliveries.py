@@ -31,13 +31,17 @@ class Deliveries(CustomerDirectory):
         body: str,
         actor: str,
         channel: str | None = None,
+        invite_to_dm: bool = False,
         expected_version: int | None = None,
         claim: Claim | None = None,
     ) -> Outcome:
         """Queue an agent's reply; the target (recipient, brand account, the message it
-        answers) is decided now and recorded with it."""
+        answers) is decided now and recorded with it. ``invite_to_dm`` appends the
+        invitation to follow the brand and DM it (a public acknowledgement only)."""
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
+        if invite_to_dm:
+            body = _with_dm_invitation(conversation, kind, channel, body)
         reply_id = self._queue_on(conversation, kind=kind, body=body, actor=actor, channel=channel)
         reply = conversation.replies[str(reply_id)]
         extra = {"reply_id": reply_id, "channel": reply["channel"], "public": reply["public"]}
@@ -104,6 +108,27 @@ class Deliveries(CustomerDirectory):
             return sender
         customer = self.customer_of(conversation.customer_id)
         return next((dict(i) for i in self.identities_of(customer) if i["kind"] == kind), None)
+
+    def dm_recipient(self, conversation_id: UUID) -> str | None:
+        """The X account id a DM on this case would go to (None: the customer has none)."""
+        conversation = self._load(Conversation, conversation_id)
+        return (self._recipient(conversation, v.X_DM) or {}).get("value")
+
+    def record_dm_reach(
+        self,
+        conversation_id: UUID,
+        *,
+        receives_dms: bool | None,
+        follows_brand: bool | None,
+        actor: str,
+    ) -> Outcome:
+        """What X said of whether the brand's DM reaches the customer."""
+        conversation = self._load(Conversation, conversation_id)
+        conversation.record_dm_reach(
+            receives_dms=receives_dms, follows_brand=follows_brand, source="x",
+            actor=actor, timestamp=self.clock(),
+        )  # fmt: skip
+        return self._save(conversation, response=self._outcome(conversation))
 
     def find_reply(self, conversation_id: UUID, reply_id: UUID) -> dict[str, Any]:
         """The reply as recorded, and whether its customer was erased since (then it
@@ -254,6 +279,26 @@ class Deliveries(CustomerDirectory):
         if not changed:
             return Outcome(conversation.id, conversation.version, None, extra)
         return self._save(conversation, response=self._outcome(conversation, **extra))
+
+
+def _with_dm_invitation(
+    conversation: Conversation, kind: str, channel: str | None, body: str
+) -> str:
+    """The care guidance's public acknowledgement: answer in public, invite the customer
+    to follow the brand and DM it, because X delivers a brand's DM to followers only."""
+    on = channel or conversation.current_channel
+    if kind != "acknowledgement" or on != v.X_PUBLIC:
+        raise InvalidValueError(
+            "only a public acknowledgement on X invites the customer to DM", field="invite_to_dm"
+        )
+    text = f"{body.rstrip()} {v.DM_INVITATION}"
+    if len(text) > v.TWEET_LIMIT:
+        raise InvalidValueError(
+            f"with the DM invitation the tweet is {len(text)} characters; X takes"
+            f" {v.TWEET_LIMIT}: shorten the body to {v.TWEET_LIMIT - len(v.DM_INVITATION) - 1}",
+            field="body",
+        )
+    return text
 
 
 def _same_address(a: str, b: str) -> bool:

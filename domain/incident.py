@@ -141,6 +141,49 @@ class Incident(Aggregate):
     def live(self) -> bool:
         return self.status == LIVE
 
+    # ------------------------------------------------------------------ editing
+    def revise(
+        self,
+        *,
+        title: str,
+        public_summary: str,
+        links: list[str],
+        keywords: list[str],
+        actor: str,
+        timestamp: datetime,
+    ) -> bool:
+        """New terms for a live incident (the outage turned out wider, the status page
+        moved). Cases linked stay linked; new keywords link the cases opening from now
+        on. False (nothing recorded) when nothing changes."""
+        if not self.live:
+            raise InvalidTransitionError(
+                "the incident is resolved: its terms are part of the record", field="status"
+            )
+        if (title, public_summary, links, keywords) == (
+            self.title, self.public_summary, self.links, self.keywords,
+        ):  # fmt: skip
+            return False
+        self._revise(
+            title=title, public_summary=public_summary, links=list(links),
+            keywords=list(keywords), actor=actor, timestamp=timestamp,
+        )  # fmt: skip
+        return True
+
+    @event("Revised", topic="parley.Incident.Revised")
+    def _revise(
+        self,
+        title: str,
+        public_summary: str,
+        links: list[str],
+        keywords: list[str],
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.title = title
+        self.public_summary = public_summary
+        self.links = list(links)
+        self.keywords = list(keywords)
+
     # ------------------------------------------------------------------ acknowledgements
     def request_acknowledgements(self, *, body: str, actor: str, timestamp: datetime) -> bool:
         """Ask for every linked case to be acknowledged with ``body``, and every case

@@ -110,6 +110,54 @@ class Incidents(Deliveries):
 
         return self._retrying(declare)
 
+    def revise_incident(
+        self,
+        incident_id: UUID,
+        *,
+        actor: str,
+        title: str | None = None,
+        public_summary: str | None = None,
+        links: list[str] | None = None,
+        keywords: list[str] | None = None,
+        expected_version: int | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Change a live incident's terms (what is left out stays); the book links the
+        cases opening from now on by the new keywords."""
+        words = None if keywords is None else check_keywords(keywords)
+        if links is not None and len(links) > MAX_LINKS:
+            raise InvalidValueError(f"at most {MAX_LINKS} links", field="links")
+
+        def revise() -> Outcome:
+            incident = self.get_incident(incident_id)
+            self._check_version(incident, expected_version)
+            now = self.clock()
+            changed = incident.revise(
+                title=incident.title if title is None else title,
+                public_summary=(
+                    incident.public_summary if public_summary is None else public_summary
+                ),
+                links=incident.links if links is None else links,
+                keywords=incident.keywords if words is None else words,
+                actor=actor, timestamp=now,
+            )  # fmt: skip
+            pending: list[Any] = [incident]
+            if changed and words is not None:
+                book = self._incident_book_for_edit(actor, now)
+                entry = book.entries.get(str(incident.id), {})
+                book.enter(
+                    incident_id=str(incident.id), keywords=incident.keywords,
+                    acknowledgement=entry.get("acknowledgement", incident.acknowledgement),
+                    shards=incident.shards, actor=actor, timestamp=now,
+                )  # fmt: skip
+                pending.append(book)
+            return self._save(
+                *pending, claim=claim, expected_version=expected_version,
+                response=self._outcome(incident, changed=changed),
+            )  # fmt: skip
+
+        return self._retrying(revise)
+
     def get_incident(self, incident_id: UUID) -> Incident:
         incident: Any
         try:

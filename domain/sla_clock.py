@@ -207,9 +207,8 @@ class SlaClock:
             return
         self._responded(event.timestamp, kind, author)
 
-    def _on_Conversation_ReplyDeliveryFailed(self, event: Any) -> None:
-        if not event.retryable:
-            self.pending.pop(str(event.reply_id), None)
+    # A failed reply answers nobody, but stays pending: an operator may have it tried
+    # again (RedeliveryRequested), and delivered then it counts from that moment.
 
     def _on_Conversation_ReplyBounced(self, event: Any) -> None:
         self.pending.pop(str(event.reply_id), None)

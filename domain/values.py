@@ -78,6 +78,12 @@ FAILURE_CODES = (
     "customer_left",  # a chat reply the visitor left before the widget showed it
     "customer_erased",  # the customer was erased before it went out: it never will
 )
+# What an X DM needs of its recipient (X's rule: a brand's DM reaches only those who
+# follow it or accept DMs from anyone).
+DM_REQUIREMENT = "follows_brand_or_open_dms"
+DM_REACH_SOURCES = ("switch", "x", "delivery")
+DM_INVITATION = "Please follow us and send us a DM, so we can take the details in private."
+TWEET_LIMIT = 280  # characters X takes in one tweet
 OFF_CHANNEL = frozenset({"gave_up", "no_channel"})  # failures recorded without a call
 
 

@@ -76,13 +76,17 @@ class Projection:
         for cache in ctx.rows.values():
             cache.prefetch(keys)
         for position, event in batch:
-            handler = getattr(self, "on_" + event_type(event).replace(".", "_"), None)
+            handler = self.handler_for(event)
             if handler is not None:
                 handler(ctx, position, event)
         self.finish_batch(ctx)
         for cache in ctx.rows.values():
             cache.flush()
         ctx.flush_inserts()
+
+    def handler_for(self, event: Any) -> Any:
+        """The method that applies ``event``: ``on_<Aggregate>_<Event>``, if defined."""
+        return getattr(self, "on_" + event_type(event).replace(".", "_"), None)
 
     def finish_batch(self, ctx: Context) -> None:
         """After the batch's handlers, before its rows are written: for totals and the like."""
@@ -108,6 +112,7 @@ class Context:
     names: TableNames
     rows: dict[str, RowCache]
     inserts: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # a projection's own per-batch state
 
     def insert(self, logical: str, row: dict[str, Any]) -> None:
         """Append a row to a table the batch only adds to (nothing reads it mid-batch)."""

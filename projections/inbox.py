@@ -2,6 +2,9 @@
 
 Derived columns (what the case awaits, since when, when a response is due, and the
 sort keys) are computed here from the events alone, so a rebuild gives the same rows.
+Due times and the SLA flags come from the case's own :class:`~domain.sla_clock.SlaClock`
+(the policy pinned on the case), kept beside the row; whether a public follow-up is owed
+by the same rule as ``Conversation.follow_up_owed``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ from typing import Any
 from domain import values as v
 from domain.awaiting import Wait, customer_time
 from domain.privacy import ERASED, erased_text
-from domain.sla import DEFAULT_POLICY, SlaPolicy
-from projections.base import Context, Projection, clean, dumps, preview
+from domain.sla_clock import SlaClock
+from domain.sla_terms import FIRST_RESPONSE
+from projections.base import Context, Projection, clean, dumps, event_type, preview
+from projections.case_clocks import clocks, fold, keep
 from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
 
 NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
-HIDDEN = {"active", "sort_due", "sort_waiting", "replied", "unanswered_since", "failed_replies"}
+HIDDEN = {
+    "active", "sort_due", "sort_waiting", "replied", "unanswered_since", "failed_replies",
+    "resolved_on", "followed_up", "follow_ups", "sla_policy_id", "sla_policy_version",
+    "sla_state",
+}  # fmt: skip
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 ACTIVE = (v.OPEN, v.SNOOZED)  # the default view: every case not resolved
 STATUSES = (v.OPEN, v.SNOOZED, v.RESOLVED)
@@ -34,6 +43,8 @@ COLUMNS = (
     "last_message_at", "snoozed_until", "failed_deliveries", "failed_replies", "opened_at",
     "updated_at",
     "version", "position",
+    "sla_breached", "sla_at_risk", "sla_policy_id", "sla_policy_version", "sla_state",
+    "resolved_on", "followed_up", "follow_ups", "follow_up_owed",
 )  # fmt: skip
 
 
@@ -42,8 +53,9 @@ class Inbox(Projection):
     # 2: the active flag, its ordered indexes, and inbox_counts; 3: awaiting and the
     # customer's time by domain.awaiting (event order; published_at held to a window);
     # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one);
-    # 5: calls, bounces, and e-mail previews without the quoted earlier mail
-    version = 5
+    # 5: calls, bounces, and e-mail previews without the quoted earlier mail; 6: due
+    # times by the case's SlaClock, sla_breached, sla_at_risk, follow_up_owed
+    version = 6
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -56,6 +68,10 @@ class Inbox(Projection):
             " snoozed_until TEXT, failed_deliveries INTEGER NOT NULL, failed_replies TEXT NOT NULL,"
             " opened_at TEXT NOT NULL,"
             " updated_at TEXT NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL,"
+            " sla_breached INTEGER NOT NULL, sla_at_risk INTEGER NOT NULL,"
+            " sla_policy_id TEXT NOT NULL, sla_policy_version INTEGER NOT NULL,"
+            " sla_state TEXT NOT NULL, resolved_on TEXT, followed_up INTEGER NOT NULL,"
+            " follow_ups TEXT NOT NULL, follow_up_owed INTEGER NOT NULL,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
             # The default view (open and snoozed: active = 1) and a view of one status are
             # each one index range already in the inbox's order: a page reads 50 index
@@ -80,8 +96,26 @@ class Inbox(Projection):
     }
     cached = {"inbox": ("conversation_id", COLUMNS)}
 
-    def __init__(self, policy: SlaPolicy = DEFAULT_POLICY) -> None:
-        self.policy = policy
+    def handler_for(self, event: Any) -> Any:
+        """A conversation's event is folded into its clock first, then handled (the SLA
+        events only move the clock)."""
+        handler = super().handler_for(event)
+        kind = event_type(event)
+        if not kind.startswith("Conversation."):
+            return handler
+
+        def folded(ctx: Context, position: int, event: Any) -> None:
+            key = str(event.originator_id)
+            row = ctx.rows["inbox"].get(key)
+            if row is None and kind != "Conversation.Opened":
+                return  # a case this view never saw open (cannot happen in a whole log)
+            fold(ctx, key, row, event, "sla_state")
+            if handler is not None:
+                handler(ctx, position, event)
+            elif kind in SLA_EVENTS:
+                self._update(ctx, position, event)
+
+        return folded
 
     # ------------------------------------------------------------------ helpers
     def _update(self, ctx: Context, position: int, event: Any, **changes: Any) -> None:
@@ -92,23 +126,28 @@ class Inbox(Projection):
         row = dict(row, **changes)
         row.update(updated_at=timestamp(event.timestamp), version=event.originator_version)
         row["position"] = position
-        ctx.rows["inbox"].put(key, self._derive(row))
+        ctx.rows["inbox"].put(key, self._derive(row, clocks(ctx)[key]))
 
-    def _derive(self, row: dict[str, Any]) -> dict[str, Any]:
-        """What the case awaits and since when, due times and sort keys, by the same
-        rules as the aggregate (:class:`domain.awaiting.Wait`, ``SlaPolicy.due``)."""
+    def _derive(self, row: dict[str, Any], clock: SlaClock) -> dict[str, Any]:
+        """What the case awaits and since when, due times, SLA flags, the follow-up owed
+        and sort keys, by the same rules as the aggregate (:class:`domain.awaiting.Wait`,
+        the case's :class:`SlaClock`, ``Conversation.follow_up_owed``)."""
         wait = self._wait(row)
         row["awaiting"] = wait.awaiting(row["status"])
         since = wait.waiting_since(row["status"])
-        due = self.policy.due(
-            status=row["status"], awaiting=row["awaiting"], waiting_since=since,
-            origin_channel=row["origin_channel"], current_channel=row["current_channel"],
-            priority=row["priority"],
-        )  # fmt: skip
         row["active"] = int(row["status"] in ACTIVE)
         row["waiting_since"] = timestamp(since)
-        row["due"] = timestamp(due.response)
-        row["first_response_due"] = timestamp(due.first_response)
+        row["due"] = timestamp(clock.response_due())
+        row["first_response_due"] = timestamp(clock.due(FIRST_RESPONSE))
+        row["sla_breached"] = int(clock.breached)
+        row["sla_at_risk"] = int(sla_at_risk(clock))
+        row["sla_policy_id"], row["sla_policy_version"] = clock.policy_id, clock.policy_version
+        row["follow_up_owed"] = int(
+            row["status"] == v.RESOLVED
+            and bool(row["origin_public"])
+            and row["resolved_on"] != row["origin_channel"]
+            and not row["followed_up"]
+        )
         row["sort_due"] = row["due"] or NEVER
         row["sort_waiting"] = row["waiting_since"] or NEVER
         return row
@@ -127,7 +166,9 @@ class Inbox(Projection):
         return customer_time(event.published_at, event.timestamp)
 
     def finish_batch(self, ctx: Context) -> None:
-        """Move the per-status counts by the status changes of the batch's rows."""
+        """Keep each case's clock in its row; move the per-status counts by the status
+        changes of the batch's rows."""
+        keep(ctx, "inbox", "sla_state")
         delta: dict[str, int] = {}
         for before, after in ctx.rows["inbox"].changes():
             if before is not None:
@@ -169,8 +210,13 @@ class Inbox(Projection):
             "updated_at": timestamp(event.timestamp),
             "version": event.originator_version,
             "position": position,
+            "sla_state": "",  # written when the batch ends
+            "resolved_on": None,
+            "followed_up": 0,
+            "follow_ups": "[]",
         }
-        ctx.rows["inbox"].put(row["conversation_id"], self._derive(row))
+        key = row["conversation_id"]
+        ctx.rows["inbox"].put(key, self._derive(row, clocks(ctx)[key]))
 
     def on_Conversation_MessageReceived(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
@@ -188,9 +234,21 @@ class Inbox(Projection):
 
     def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
-        self._update(ctx, position, event, **self._waiting(self._wait(row).reply()))
+        changes = self._waiting(self._wait(row).reply())
+        if event.kind == "follow_up" and event.channel == row.get("origin_channel"):
+            follow_ups = {*json.loads(row.get("follow_ups") or "[]"), str(event.reply_id)}
+            changes["follow_ups"] = dumps(follow_ups)
+        self._update(ctx, position, event, **changes)
 
     def on_Conversation_ReplyDelivered(self, ctx: Context, position: int, event: Any) -> None:
+        """A follow-up where the case began, delivered while it is resolved, is the public
+        follow-up the case owed."""
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
+        follow_ups = set(json.loads(row.get("follow_ups") or "[]"))
+        if str(event.reply_id) in follow_ups:
+            follow_ups.discard(str(event.reply_id))
+            followed = row.get("followed_up") or int(row.get("status") == v.RESOLVED)
+            self._update(ctx, position, event, follow_ups=dumps(follow_ups), followed_up=followed)
         self._failed(ctx, position, event, failed=False)
 
     def on_Conversation_ReplyDeliveryFailed(self, ctx: Context, position: int, event: Any) -> None:
@@ -242,6 +300,9 @@ class Inbox(Projection):
         self._update(ctx, position, event)  # kept on the case; it changes nothing listed
 
     def on_Conversation_ChatEnded(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
+    def on_Conversation_DmReachRecorded(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
 
     def on_Conversation_ReplyDispatched(self, ctx: Context, position: int, event: Any) -> None:
@@ -317,16 +378,27 @@ class Inbox(Projection):
         self._update(ctx, position, event, status=v.OPEN, snoozed_until=None)
 
     def on_Conversation_Resolved(self, ctx: Context, position: int, event: Any) -> None:
+        row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
         self._update(
             ctx,
             position,
             event,
             status=v.RESOLVED,
             snoozed_until=None,
+            resolved_on=row.get("current_channel"),
+            followed_up=0,
         )
 
     def on_Conversation_Reopened(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event, status=v.OPEN)
+
+
+SLA_EVENTS = ("Conversation.SlaApplied", "Conversation.SlaBreached", "Conversation.SlaAtRisk")
+
+
+def sla_at_risk(clock: SlaClock) -> bool:
+    """A warning is on record for a metric still running and not breached."""
+    return any(t.at_risk and not t.breached for t in clock.timers.values())
 
 
 def new_text(body: str, details: dict[str, Any] | None) -> str:
@@ -374,7 +446,8 @@ def query_inbox(
     """A page of the inbox, most overdue first then longest waiting, with counts per status.
 
     ``filters``: status (a list; default: open and snoozed), assignee, team, channel (the current
-    one), priority, tag, awaiting, assigned (true/false).
+    one), priority, tag, awaiting, assigned (true/false), sla (breached, at_risk or ok),
+    follow_up_owed (true/false).
     """
     where, params = _where(filters)
     status_where, status_params = list(where), list(params)
@@ -427,6 +500,16 @@ def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
             params.append(filters[name])
     if filters.get("assigned") is not None:
         where.append("i.assignee IS NOT NULL" if filters["assigned"] else "i.assignee IS NULL")
+    sla = filters.get("sla")
+    if sla is not None:
+        where.append(
+            {"breached": "i.sla_breached = 1",
+             "at_risk": "i.sla_breached = 0 AND i.sla_at_risk = 1",
+             "ok": "i.sla_breached = 0 AND i.sla_at_risk = 0"}[sla]
+        )  # fmt: skip
+    if filters.get("follow_up_owed") is not None:
+        where.append("i.follow_up_owed = ?")
+        params.append(int(filters["follow_up_owed"]))
     if filters.get("tag"):
         where.append(
             "i.conversation_id IN (SELECT conversation_id FROM proj_inbox_tags WHERE tag = ?)"
@@ -439,10 +522,21 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in COLUMNS if k not in HIDDEN}
     out["origin_public"] = bool(row["origin_public"])
     out["tags"] = json.loads(row["tags"])
+    out["sla_breached"], out["sla_at_risk"] = bool(row["sla_breached"]), bool(row["sla_at_risk"])
+    out["follow_up_owed"] = bool(row["follow_up_owed"])
+    out["sla"] = {
+        "state": sla_state(row), "policy_id": row["sla_policy_id"],
+        "policy_version": row["sla_policy_version"],
+    }  # fmt: skip
     for key in ("waiting_since", "first_response_due", "due", "last_message_at",
                 "snoozed_until", "opened_at", "updated_at"):  # fmt: skip
         out[key] = iso(row[key])
     return out
+
+
+def sla_state(row: dict[str, Any]) -> str:
+    """``breached`` (a breach on record), ``at_risk`` (a warning, no breach) or ``ok``."""
+    return "breached" if row["sla_breached"] else "at_risk" if row["sla_at_risk"] else "ok"
 
 
 def inbox_row(tx: Tx, conversation_id: str) -> dict[str, Any] | None:

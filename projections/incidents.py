@@ -134,6 +134,9 @@ class IncidentLedger(Projection):
             },
         )  # fmt: skip
 
+    def on_Incident_Revised(self, ctx: Context, position: int, event: Any) -> None:
+        self._incident(ctx, event, position, title=event.title)
+
     def on_Incident_AcknowledgementsRequested(
         self, ctx: Context, position: int, event: Any
     ) -> None:

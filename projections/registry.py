@@ -7,11 +7,11 @@ from projections.deliveries import Deliveries
 from projections.history import CustomerHistory
 from projections.inbox import Inbox
 from projections.incidents import IncidentLedger
-from projections.sla import SlaClock
+from projections.sla import SlaCases
 
 
 def all_projections() -> list[Projection]:
-    return [Inbox(), SlaClock(), CustomerHistory(), Deliveries(), IncidentLedger()]
+    return [Inbox(), SlaCases(), CustomerHistory(), Deliveries(), IncidentLedger()]
 
 
 def by_name(name: str) -> Projection:

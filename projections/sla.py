@@ -1,9 +1,14 @@
-"""The SLA clock: per conversation, when the customer waited and how long for a response.
+"""The SLA view: each case's clock (``sla_cases``) and every metric measured (``sla_measurements``).
 
-One case across every channel it moves through. Each wait (from a customer message that
-found nobody answering, to the next reply) is a row in ``sla_responses``: ``first`` for
-the first response (an acknowledgement counts), ``next`` for every later one. Targets are
-not stored: a report applies any policy to these facts, for any past period.
+Both come from :class:`domain.sla_clock.SlaClock`, folded event by event under the
+policy pinned on the case, so this view, the inbox and the application agree on what is
+due and what was met. ``sla_cases.next_alarm`` (indexed) is when the case next owes a
+breach or an at-risk warning; the sweep (``workers.sla_sweep``) reads it. A deadline
+passing is no event: the sweep asks for ``next_alarm <= now``, and the case's own events
+decide what is recorded.
+
+``sla_measurements`` is a contract: the SLA report is built on its columns. A row can
+change after it is written (its ``breached`` flag, when the breach is recorded late).
 """
 
 from __future__ import annotations
@@ -11,200 +16,182 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.awaiting import customer_time
-from domain.sla import DEFAULT_POLICY, SlaPolicy
-from projections.base import Context, Projection
-from projections.db import ReadStore, iso, parse_timestamp, timestamp
+from domain.sla_clock import Measurement, SlaClock
+from domain.sla_terms import FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION
+from projections.base import Context, Projection, event_type
+from projections.case_clocks import fold, keep
+from projections.db import ReadStore, iso, timestamp
 
-CLOCK_COLUMNS = (
-    "conversation_id", "origin_channel", "current_channel", "priority", "first_contact_at",
-    "first_response_at", "first_response_seconds", "waiting_since", "last_customer_message_at",
-    "last_response_at", "next_response_seconds", "response_count", "resolved_at",
-    "resolution_seconds", "reopened", "position",
+CASE_COLUMNS = (
+    "conversation_id", "policy_id", "policy_version", "origin_channel", "current_channel",
+    "priority", "status", "first_response_due", "next_response_due", "resolution_due",
+    "next_alarm", "breached", "at_risk", "state", "position",
 )  # fmt: skip
+MEASUREMENT_COLUMNS = (
+    "conversation_id", "metric", "seq", "started_at", "ended_at", "seconds", "wall_seconds",
+    "target_seconds", "met", "deadline", "breached", "response", "channel", "priority",
+    "agent", "team", "policy_id", "policy_version", "position",
+)  # fmt: skip
+TIMES = ("first_response_due", "next_response_due", "resolution_due", "next_alarm",
+         "started_at", "ended_at", "deadline")  # fmt: skip
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
-    a, b = parse_timestamp(start), parse_timestamp(end)
-    if a is None or b is None:
-        return None
-    return round(max((b - a).total_seconds(), 0.0), 6)
-
-
-class SlaClock(Projection):
+class SlaCases(Projection):
     name = "sla"
-    # 2: the customer's time by domain.awaiting (published_at held to a window); 3: calls
-    version = 3
+    # 2: the customer's time by domain.awaiting; 3: calls; 4: the SlaClock (policies,
+    # delivered replies, pauses, breaches), sla_cases and sla_measurements
+    version = 4
     tables = {
-        "sla_clock": [
-            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, origin_channel TEXT NOT NULL,"
-            " current_channel TEXT NOT NULL, priority TEXT NOT NULL,"
-            " first_contact_at TEXT NOT NULL, first_response_at TEXT,"
-            " first_response_seconds DOUBLE PRECISION, waiting_since TEXT,"
-            " last_customer_message_at TEXT, last_response_at TEXT,"
-            " next_response_seconds DOUBLE PRECISION, response_count INTEGER NOT NULL,"
-            " resolved_at TEXT, resolution_seconds DOUBLE PRECISION, reopened INTEGER NOT NULL,"
-            " position BIGINT NOT NULL, CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
+        "sla_cases": [
+            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, policy_id TEXT NOT NULL,"
+            " policy_version INTEGER NOT NULL, origin_channel TEXT NOT NULL,"
+            " current_channel TEXT NOT NULL, priority TEXT NOT NULL, status TEXT NOT NULL,"
+            " first_response_due TEXT, next_response_due TEXT, resolution_due TEXT,"
+            " next_alarm TEXT, breached INTEGER NOT NULL, at_risk INTEGER NOT NULL,"
+            " state TEXT NOT NULL, position BIGINT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
+            "CREATE INDEX {t}_alarm_{g} ON {t} (next_alarm, conversation_id)",
         ],
-        "sla_responses": [
-            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-            " kind TEXT NOT NULL, channel TEXT NOT NULL, priority TEXT NOT NULL,"
-            " waited_from TEXT NOT NULL, responded_at TEXT NOT NULL,"
-            " seconds DOUBLE PRECISION NOT NULL, position BIGINT NOT NULL,"
-            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id, seq))",
-            "CREATE INDEX {t}_period_{g} ON {t} (responded_at)",
+        "sla_measurements": [
+            "CREATE TABLE {t} (conversation_id TEXT NOT NULL, metric TEXT NOT NULL,"
+            " seq INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT NOT NULL,"
+            " seconds DOUBLE PRECISION NOT NULL, wall_seconds DOUBLE PRECISION NOT NULL,"
+            " target_seconds INTEGER, met INTEGER, deadline TEXT, breached INTEGER NOT NULL,"
+            " response TEXT NOT NULL, channel TEXT NOT NULL, priority TEXT NOT NULL,"
+            " agent TEXT, team TEXT, policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL,"
+            " position BIGINT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id, metric, seq))",
+            "CREATE INDEX {t}_ended_{g} ON {t} (ended_at)",
         ],
     }
-    cached = {"sla_clock": ("conversation_id", CLOCK_COLUMNS)}
+    cached = {"sla_cases": ("conversation_id", CASE_COLUMNS)}
 
-    def _change(self, ctx: Context, position: int, event: Any, **changes: Any) -> dict[str, Any]:
+    def handler_for(self, event: Any) -> Any:
+        return self._observe if event_type(event).startswith("Conversation.") else None
+
+    def _observe(self, ctx: Context, position: int, event: Any) -> None:
         key = str(event.originator_id)
-        row = dict(ctx.rows["sla_clock"].get(key) or {}, **changes, position=position)
-        ctx.rows["sla_clock"].put(key, row)
-        return row
+        cache = ctx.rows["sla_cases"]
+        row = cache.get(key)
+        if row is None and event_type(event) != "Conversation.Opened":
+            return  # not a case this view has seen open (cannot happen in a whole log)
+        clock = fold(ctx, key, row, event, "state")
+        cache.put(key, case_row(key, clock, position, (row or {}).get("state") or ""))
+        measured: dict[tuple[str, str, int], list[Any]] = ctx.memo.setdefault("measured", {})
+        for m in clock.take_changes():
+            measured[(key, m.metric, m.seq)] = measurement_row(key, m, position)
 
-    def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
-        at = timestamp(customer_time(event.published_at, event.timestamp))
-        row = dict.fromkeys(CLOCK_COLUMNS)
-        row.update(
-            conversation_id=str(event.originator_id),
-            origin_channel=event.channel,
-            current_channel=event.channel,
-            priority="none",
-            first_contact_at=at,
-            waiting_since=at,
-            last_customer_message_at=at,
-            response_count=0,
-            reopened=0,
-            position=position,
-        )
-        ctx.rows["sla_clock"].put(str(event.originator_id), row)
-
-    def on_Conversation_MessageReceived(self, ctx: Context, position: int, event: Any) -> None:
-        row = ctx.rows["sla_clock"].get(str(event.originator_id)) or {}
-        at = timestamp(customer_time(event.published_at, event.timestamp))
-        waiting = row.get("waiting_since") or at  # an unanswered wait keeps its start
-        self._change(ctx, position, event, last_customer_message_at=at, waiting_since=waiting)
-
-    def on_Conversation_ReplyQueued(self, ctx: Context, position: int, event: Any) -> None:
-        self._respond(ctx, position, event, str(timestamp(event.timestamp)))
-
-    def on_Conversation_CallLogged(self, ctx: Context, position: int, event: Any) -> None:
-        """A call answers the customer when it began (an inbound one: the customer spoke
-        then, and was heard at once); logged late, it still counts from its start."""
-        row = ctx.rows["sla_clock"].get(str(event.originator_id))
-        if row is None:
-            return
-        began = customer_time(event.started_at, event.timestamp)
-        if event.direction == "inbound":
-            at = str(timestamp(began))
-            waiting = row.get("waiting_since") or at
-            row = self._change(
-                ctx, position, event, last_customer_message_at=at, waiting_since=waiting
-            )
-        answered = max(str(timestamp(began)), row["waiting_since"] or "")
-        self._respond(ctx, position, event, answered)
-
-    def _respond(self, ctx: Context, position: int, event: Any, at: str) -> None:
-        """A response at ``at`` (a reply queued, a call): it ends the customer's wait."""
-        row = ctx.rows["sla_clock"].get(str(event.originator_id))
-        if row is None:
-            return
-        changes: dict[str, Any] = {"last_response_at": at}
-        if row["waiting_since"] is not None:
-            seconds = _seconds(row["waiting_since"], at)
-            first = row["first_response_at"] is None
-            ctx.insert(
-                "sla_responses",
-                {"conversation_id": row["conversation_id"], "seq": row["response_count"] + 1,
-                 "kind": "first" if first else "next",
-                 "channel": row["origin_channel"] if first else row["current_channel"],
-                 "priority": row["priority"], "waited_from": row["waiting_since"],
-                 "responded_at": at, "seconds": seconds, "position": position},
-            )  # fmt: skip
-            changes |= {"waiting_since": None, "response_count": row["response_count"] + 1}
-            if first:
-                changes |= {"first_response_at": at, "first_response_seconds": seconds}
-            else:
-                changes["next_response_seconds"] = seconds
-        self._change(ctx, position, event, **changes)
-
-    def on_Conversation_ChannelSwitched(self, ctx: Context, position: int, event: Any) -> None:
-        self._change(ctx, position, event, current_channel=event.to_channel)
-
-    def on_Conversation_PriorityChanged(self, ctx: Context, position: int, event: Any) -> None:
-        self._change(ctx, position, event, priority=event.priority)
-
-    def on_Conversation_Resolved(self, ctx: Context, position: int, event: Any) -> None:
-        row = ctx.rows["sla_clock"].get(str(event.originator_id)) or {}
-        at = timestamp(event.timestamp)
-        # An unanswered wait stays open, as in the inbox: reopened and answered, it counts.
-        self._change(
-            ctx,
-            position,
-            event,
-            resolved_at=at,
-            resolution_seconds=_seconds(row.get("first_contact_at"), at),
+    def finish_batch(self, ctx: Context) -> None:
+        keep(ctx, "sla_cases", "state")
+        rows = list(ctx.memo.pop("measured", {}).values())
+        updates = ", ".join(
+            f"{c} = excluded.{c}" for c in MEASUREMENT_COLUMNS[3:]
+        )  # every column but the key
+        ctx.tx.insert_many(
+            f"INSERT INTO {ctx.names['sla_measurements']} ({', '.join(MEASUREMENT_COLUMNS)})",
+            rows,
+            f"ON CONFLICT (conversation_id, metric, seq) DO UPDATE SET {updates}",
         )
 
-    def on_Conversation_Reopened(self, ctx: Context, position: int, event: Any) -> None:
-        row = ctx.rows["sla_clock"].get(str(event.originator_id)) or {"reopened": 0}
-        self._change(
-            ctx,
-            position,
-            event,
-            resolved_at=None,
-            resolution_seconds=None,
-            reopened=row["reopened"] + 1,
-        )
+
+def case_row(key: str, clock: SlaClock, position: int, state: str) -> dict[str, Any]:
+    """The case's row as its clock stands (``state`` is rewritten when the batch ends)."""
+    return {
+        "conversation_id": key, "policy_id": clock.policy_id,
+        "policy_version": clock.policy_version, "origin_channel": clock.origin_channel,
+        "current_channel": clock.current_channel, "priority": clock.priority,
+        "status": clock.status,
+        "first_response_due": timestamp(clock.due(FIRST_RESPONSE)),
+        "next_response_due": timestamp(clock.due(NEXT_RESPONSE)),
+        "resolution_due": timestamp(clock.due(RESOLUTION)),
+        "next_alarm": timestamp(clock.next_alarm()), "breached": int(clock.breached),
+        "at_risk": int(at_risk(clock)), "state": state, "position": position,
+    }  # fmt: skip
+
+
+def at_risk(clock: SlaClock) -> bool:
+    """A warning is on record for a metric still running and not breached."""
+    return any(t.at_risk and not t.breached for t in clock.timers.values())
+
+
+def measurement_row(key: str, m: Measurement, position: int) -> list[Any]:
+    return [
+        key, m.metric, m.seq, timestamp(m.started_at), timestamp(m.ended_at), m.seconds,
+        m.wall_seconds, m.target_seconds, None if m.met is None else int(m.met),
+        timestamp(m.deadline), int(m.breached), m.response, m.channel, m.priority, m.agent,
+        m.team, m.policy_id, m.policy_version, position,
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- reading
-def conversation_clock(store: ReadStore, conversation_id: str) -> dict[str, Any] | None:
+def conversation_sla(store: ReadStore, conversation_id: str) -> dict[str, Any] | None:
+    """A case's clock as the view has it: due times, flags and its measurements."""
     with store.transaction() as tx:
-        clock = tx.one("SELECT * FROM proj_sla_clock WHERE conversation_id = ?", [conversation_id])
-        if clock is None:
+        case = tx.one("SELECT * FROM proj_sla_cases WHERE conversation_id = ?", [conversation_id])
+        if case is None:
             return None
-        responses = tx.all(
-            "SELECT * FROM proj_sla_responses WHERE conversation_id = ? ORDER BY seq",
+        measured = tx.all(
+            "SELECT * FROM proj_sla_measurements WHERE conversation_id = ?"
+            " ORDER BY started_at, metric, seq",
             [conversation_id],
         )
-    return {**_iso(clock), "responses": [_iso(r) for r in responses]}
-
-
-def _iso(row: dict[str, Any]) -> dict[str, Any]:
-    """Stored fixed-width UTC text as ISO 8601 with an offset, like every other view."""
-    out = dict(row)
-    for key, value in row.items():
-        if isinstance(value, str) and (
-            key.endswith("_at") or key in ("waiting_since", "waited_from")
-        ):
-            out[key] = iso(value)
+    out = _present(case)
+    out.pop("state")
+    out["measurements"] = [_present(m) for m in measured]
     return out
 
 
-def report(
-    store: ReadStore, start: datetime, end: datetime, policy: SlaPolicy = DEFAULT_POLICY
-) -> dict[str, Any]:
-    """First and next response figures for responses given in [start, end), under ``policy``."""
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in TIMES:
+        if key in out:
+            out[key] = iso(out[key])
+    for key in ("breached", "at_risk", "met"):
+        if key in out and out[key] is not None:
+            out[key] = bool(out[key])
+    return out
+
+
+def due_alarms(
+    store: ReadStore, now: datetime, limit: int, after: tuple[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Cases whose next alarm is due by ``now``: (next_alarm, conversation_id), earliest
+    first, at most ``limit``, after the key ``after`` (paging). One range of an index."""
+    if after is None:
+        rows = store.query(
+            "SELECT next_alarm, conversation_id FROM proj_sla_cases WHERE next_alarm <= ?"
+            " ORDER BY next_alarm, conversation_id LIMIT ?",
+            [timestamp(now), limit],
+        )
+    else:
+        rows = store.query(
+            "SELECT next_alarm, conversation_id FROM proj_sla_cases WHERE next_alarm <= ?"
+            " AND (next_alarm, conversation_id) > (?, ?)"
+            " ORDER BY next_alarm, conversation_id LIMIT ?",
+            [timestamp(now), after[0], after[1], limit],
+        )
+    return [(str(r["next_alarm"]), str(r["conversation_id"])) for r in rows]
+
+
+def measurement_summary(store: ReadStore, start: datetime, end: datetime) -> dict[str, Any]:
+    """First and next response figures for measurements ended in [start, end), each
+    against the target of the policy pinned on its case. A stand-in for the full report
+    (``projections.sla_report``): the same shape ``GET /v1/sla/report`` had."""
     rows = store.query(
-        "SELECT kind, channel, priority, seconds FROM proj_sla_responses"
-        " WHERE responded_at >= ? AND responded_at < ?",
-        [timestamp(start), timestamp(end)],
+        "SELECT metric, seconds, met, breached FROM proj_sla_measurements"
+        " WHERE ended_at >= ? AND ended_at < ? AND metric IN (?, ?)",
+        [timestamp(start), timestamp(end), FIRST_RESPONSE, NEXT_RESPONSE],
     )
     out: dict[str, Any] = {"period": {"start": start, "end": end}}
-    for kind in ("first", "next"):
-        chosen = [r for r in rows if r["kind"] == kind]
+    for metric in (FIRST_RESPONSE, NEXT_RESPONSE):
+        chosen = [r for r in rows if r["metric"] == metric]
         seconds = sorted(float(r["seconds"]) for r in chosen)
-        met = sum(
-            1 for r in chosen
-            if float(r["seconds"]) <= policy.target(kind, r["channel"], r["priority"]).total_seconds()
-        )  # fmt: skip
-        out[f"{kind}_response"] = {
+        missed = sum(1 for r in chosen if r["met"] == 0 or r["breached"])
+        out[metric] = {
             "count": len(seconds),
-            "met": met,
-            "breached": len(seconds) - met,
-            "met_ratio": round(met / len(seconds), 4) if seconds else None,
+            "met": len(seconds) - missed,
+            "breached": missed,
+            "met_ratio": round((len(seconds) - missed) / len(seconds), 4) if seconds else None,
             "median_seconds": _percentile(seconds, 0.5),
             "p90_seconds": _percentile(seconds, 0.9),
         }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.sla_clock import SlaClock
 from projections.base import preview
 
 
@@ -68,15 +69,23 @@ def _what(event: Any) -> str:
             + f", care policy v{e.policy_version})"
         ),
         "Routed": lambda e: f"routed by rule {e.rule} (care policy v{e.policy_version})",
+        "DmReachRecorded": _dm_reach,
     }.get(kind)
     return say(event) if say is not None else kind
 
 
-def _clock(conversation: Any, at: datetime) -> str:
+def _dm_reach(event: Any) -> str:
+    known = {True: "a DM reaches the customer", False: "a DM does not reach the customer"}
+    said = known.get(event.receives_dms, "a DM needs the customer to follow the brand")
+    return f"{said} (from {event.source})"
+
+
+def _clock(conversation: Any, sla: SlaClock, at: datetime) -> str:
+    """Awaiting what since when, and when a response is due by the case's SLA clock."""
     awaiting = conversation.awaiting
     if awaiting == "nothing":
         return f"{conversation.status}; awaiting nothing"
-    due = conversation.due().response
+    due = sla.response_due()
     since = conversation.waiting_since
     text = f"awaiting {awaiting} since {since:%H:%M:%S}" if since else f"awaiting {awaiting}"
     if due is not None:
@@ -97,10 +106,12 @@ def timeline(app: Any, conversation_id: Any) -> Iterator[Step]:
         from domain.exceptions import ConversationNotFoundError
 
         raise ConversationNotFoundError(f"no conversation {conversation_id}")
+    sla = SlaClock()
     for event in events:
+        sla.observe(event)
         state = app.get_conversation_at_version(conversation_id, event.originator_version)
         channel = getattr(event, "channel", None) or state.current_channel
         yield Step(
             event.originator_version, event.timestamp, getattr(event, "actor", "") or "",
-            type(event).__name__, channel, _what(event), _clock(state, event.timestamp),
+            type(event).__name__, channel, _what(event), _clock(state, sla, event.timestamp),
         )  # fmt: skip

@@ -7,6 +7,7 @@ from uuid import UUID
 import tweepy
 
 from workers import context
+from workers.channels.base import DeliveryError
 from workers.delivery import Delivery
 
 
@@ -36,6 +37,27 @@ def deliver_incident_update(incident_id: str, update_id: str) -> str:
     return f"{result.outcome} {result.detail}".strip()
 
 
+def check_dm_reach(conversation_id: str) -> str:
+    """Ask X whether the brand's DM reaches the customer of a case that moved to DM, and
+    record the answer on the case (the agent sees it before the DM fails)."""
+    ctx = context.current()
+    channel = ctx.channels.get("x_dm")
+    if channel is None or not hasattr(channel, "dm_reach"):
+        return "X is not configured"
+    case = UUID(conversation_id)
+    user_id = ctx.application.dm_recipient(case)
+    if user_id is None:
+        return "the customer has no X account"
+    try:
+        receives, follows = channel.dm_reach(user_id)
+    except DeliveryError as error:  # the DM's own attempt will tell
+        return f"X did not say: {error}"
+    ctx.application.record_dm_reach(
+        case, receives_dms=receives, follows_brand=follows, actor="system:x"
+    )
+    return f"receives_dms={receives} follows_brand={follows}"
+
+
 def poll_x(kind: str) -> str:
     """One poll of X: ``mentions``, ``search`` (brand keywords) or ``dms``."""
     ctx = context.current()
@@ -63,3 +85,11 @@ def poll_maildir() -> str:
     from workers.maildir import poll_maildir as poll
 
     return describe(poll(ctx.application, ctx.settings.maildir))
+
+
+def sweep_sla() -> str:
+    """Record the SLA breaches and warnings that have come due (``workers.sla_sweep``)."""
+    from workers.sla_sweep import sweep_sla as sweep
+
+    ctx = context.current()
+    return sweep(ctx.application, ctx.read_store).describe()

@@ -33,7 +33,7 @@ from projections.base import event_type
 from projections.db import ReadStore, timestamp
 from projections.log import EventLog, follow
 from workers import queues
-from workers.jobs import deliver_incident_update, deliver_reply
+from workers.jobs import check_dm_reach, deliver_incident_update, deliver_reply
 from workers.sla_notify import notify_sla_breach
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ class Outbox:
         for position, event in batch:
             if event_type(event) == "Conversation.SlaBreached":
                 self._alert(position, event)
+            elif event_type(event) == "Conversation.DmReachRecorded":
+                self._check_reach(position, event)
             elif self._jobs_for(position, event):
                 opened[str(event.reply_id)] = (str(event.originator_id), position)
                 closed.discard(str(event.reply_id))
@@ -215,6 +217,16 @@ class Outbox:
             self.redis, queues.DEFAULT, notify_sla_breach,
             str(event.originator_id), event.metric, event.seq,
             job_id=f"sla-alert-{event.originator_id}-{event.metric}-{event.seq}", at=None,
+        )  # fmt: skip
+        self.enqueued += 1
+
+    def _check_reach(self, position: int, event: Any) -> None:
+        """A case moved to DM: ask X whether the DM can reach the customer."""
+        if event.source != "switch":
+            return
+        self.enqueue(
+            self.redis, queues.DEFAULT, check_dm_reach, str(event.originator_id),
+            job_id=f"dm-reach-{event.originator_id}-{position}", at=None,
         )  # fmt: skip
         self.enqueued += 1
 

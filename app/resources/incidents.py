@@ -101,6 +101,24 @@ def get_incident(incident_id: UUID) -> Any:
     return _view(application().get_incident(incident_id))
 
 
+@blp.route("/<uuid:incident_id>", methods=["PATCH"])
+@requires(INCIDENTS)
+@blp.arguments(s.ReviseIncidentSchema)
+@blp.write("reviseIncident", 200, s.RevisedSchema, follow=INCIDENT_LINKS)
+def revise_incident(data: dict[str, Any], incident_id: UUID) -> Any:
+    """Change a live incident's title, public summary, links or keywords
+
+    What is left out stays. Linked cases stay linked; new keywords link the cases that
+    open from now on. 409 once the incident is resolved.
+    """
+    return execute(
+        lambda claim: application().revise_incident(
+            incident_id, actor=current_principal().actor,
+            expected_version=expected_version(), claim=claim, **data,
+        )
+    )  # fmt: skip
+
+
 @blp.route("/<uuid:incident_id>/ledger", methods=["GET"])
 @requires(READ)
 @blp.arguments(s.LedgerArgsSchema, location="query")

@@ -14,7 +14,7 @@ from app.state import application
 from domain.access import OPERATE, READ
 from domain.exceptions import ConversationNotFoundError
 from projections.inbox import query_inbox
-from projections.sla import conversation_clock, report
+from projections.sla import conversation_sla, measurement_summary
 
 blp = Blueprint("read models", __name__, url_prefix="/v1", description="Inbox, SLA and ops views.")
 
@@ -62,9 +62,9 @@ def _inbox_page(store: Any, args: dict[str, Any], limit: int, cursor: str | None
     headers=("Parley-Projection-Position", "Parley-Projection-Lag"),
 )
 def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
-    """A conversation's SLA clock: first response, each later response, resolution"""
+    """A conversation's SLA clock: its policy, what is due, and every metric measured"""
     meta = catch_up("sla", args.get("min_position"))
-    clock = conversation_clock(read_store(), str(conversation_id))
+    clock = conversation_sla(read_store(), str(conversation_id))
     if clock is None:
         application().get_conversation(conversation_id)  # 404 if it does not exist at all
         raise ConversationNotFoundError(
@@ -84,9 +84,15 @@ def sla_clock(args: dict[str, Any], conversation_id: UUID) -> Any:
     problems=(401, 403, 422, 503),
 )
 def sla_report(args: dict[str, Any]) -> Any:
-    """SLA figures for responses given in [start, end): counts, met, breached, median, p90"""
+    """SLA figures for responses measured in [start, end): counts, met, breached, median, p90
+
+    Each response is held to the target of the policy pinned on its case.
+    """
     meta = catch_up("sla", args.get("min_position"))
-    body = {**report(read_store(), args["start"], args["end"]), "projection": meta}
+    body = {
+        **measurement_summary(read_store(), args["start"], args["end"]),
+        "projection": meta,
+    }
     return body, 200, headers_for(meta)
 
 

@@ -98,6 +98,13 @@ class QueueReplySchema(StrictSchema):
     channel = channel_field(
         load_default=None, metadata={"description": "default: the conversation's current channel"}
     )
+    invite_to_dm = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "a public acknowledgement only: append the invitation to follow"
+            " the brand and send a DM (the text is in docs/api.md), so the case can move to DM"
+        },
+    )
 
     @validates_schema
     def text_or_canned(self, data: dict[str, Any], **kwargs: object) -> None:
@@ -322,6 +329,23 @@ class ChannelSpellSchema(Schema):
     reason = fields.String()
 
 
+class DmReachSchema(Schema):
+    requirement = fields.String(
+        metadata={"description": "what an X DM needs of the customer: follows_brand_or_open_dms"}
+    )
+    receives_dms = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "whether the brand's DM reaches them; null: not known yet"},
+    )
+    follows_brand = fields.Boolean(allow_none=True)
+    source = fields.String(
+        metadata={
+            "description": "switch (the move to DM), x (X was asked) or delivery (X refused a DM)"
+        }
+    )
+    recorded_at = fields.DateTime()
+
+
 class ConversationSchema(Schema):
     id = fields.UUID()
     version = fields.Integer()
@@ -340,6 +364,10 @@ class ConversationSchema(Schema):
     resolution = fields.String(allow_none=True)
     opened_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "begun in public, resolved on another channel, and no public"
+                  " follow-up delivered where it began since"}
+    )  # fmt: skip
     messages = fields.List(fields.Nested(MessageSchema))
     replies = fields.Method("_replies", metadata={"type": "array"})
     notes = fields.List(fields.Nested(NoteSchema))
@@ -351,6 +379,13 @@ class ConversationSchema(Schema):
         metadata={"description": "auto-replies and bounces on the case's thread"},
     )
     chat = fields.Method("_chat", metadata={"type": ["object", "null"]})
+    dm_reach = fields.Nested(
+        DmReachSchema,
+        allow_none=True,
+        metadata={
+            "description": "whether an X DM reaches the customer; null until the case moves to DM"
+        },
+    )
     sla = fields.Nested(
         ConversationSlaSchema,
         metadata={"description": "the SLA policy pinned on the case, and its breaches on record"},

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import MAX_POSITION, OutcomeSchema, StrictSchema, body_field
 from app.schemas.readmodels import MinPositionArgs, ProjectionMetaSchema
-from app.schemas.sla import BLANK, Whole
 from domain import incident as d
 from domain.incidents import DEFAULT_LIMIT
 from projections.incidents import OWED_VALUES
@@ -27,10 +26,13 @@ def cursor_field() -> fields.String:
     )
 
 
-# NUL and spaces spelled out (BLANK): ``\s`` is not the same class in Python and in the
-# document's ECMAScript patterns (U+001C..U+001F), and ``Whole`` so that no last newline
-# slips past ``$``.
-URL = Whole(rf"^https?://[^\u0000{BLANK}]+$", error="an http:// or https:// URL, without spaces")
+# A host name (letters, digits, dots, hyphens; no IP literals), an optional port, then
+# printable ASCII (percent-encode the rest, as RFC 3986 has it): classes that JSON Schema's
+# ECMA regexes and Python's read alike, unlike \s, which they draw differently.
+URL = validate.Regexp(
+    r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$",
+    error="an http:// or https:// URL: a host name, then printable ASCII without spaces",
+)
 PUBLIC_TEXT = validate.Length(min=1, max=1000)
 
 
@@ -66,6 +68,33 @@ class DeclareIncidentSchema(StrictSchema):
             " matches `is it DOWN?` and `#down`, not `download`)"
         },
     )
+
+
+class ReviseIncidentSchema(StrictSchema):
+    """New terms for a live incident: what is left out stays as it is."""
+
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    public_summary = fields.String(validate=PUBLIC_TEXT)
+    links = fields.List(
+        fields.String(validate=[validate.Length(max=500), URL]),
+        validate=validate.Length(max=d.MAX_LINKS),
+    )
+    keywords = fields.List(
+        fields.String(validate=validate.Length(min=1, max=d.KEYWORD_MAX)),
+        validate=validate.Length(max=d.MAX_KEYWORDS),
+        metadata={"description": "replaces the keywords: new ones link cases opening from now on"},
+    )
+
+    @validates_schema
+    def changes_something(self, data: dict, **kwargs: object) -> None:
+        if not data:
+            raise ValidationError(
+                "give at least one of title, public_summary, links, keywords", field_name="title"
+            )
+
+
+class RevisedSchema(OutcomeSchema):
+    changed = fields.Boolean(metadata={"description": "false: the terms were these already"})
 
 
 class UpdateViewSchema(Schema):

@@ -49,6 +49,15 @@ class InboxQueryArgsSchema(MinPositionArgs):
     priority = fields.String(validate=validate.OneOf(v.PRIORITIES))
     tag = fields.String(validate=validate.Length(min=1, max=50))
     awaiting = fields.String(validate=validate.OneOf(("acknowledgement", "reply", "nothing")))
+    sla = fields.String(
+        validate=validate.OneOf(("breached", "at_risk", "ok")),
+        metadata={"description": "breached: a breach on record; at_risk: a warning, no breach;"
+                  " ok: neither"},
+    )  # fmt: skip
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "true: begun in public, resolved elsewhere, and no public"
+                  " follow-up delivered where it began since"}
+    )  # fmt: skip
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(
         validate=[
@@ -60,6 +69,12 @@ class InboxQueryArgsSchema(MinPositionArgs):
             "pattern": "^[A-Za-z0-9_-]+$",
         },
     )
+
+
+class InboxSlaSchema(Schema):
+    state = fields.String(metadata={"description": "breached, at_risk or ok"})
+    policy_id = fields.String(metadata={"description": "the policy pinned on the case"})
+    policy_version = fields.Integer()
 
 
 class InboxItemSchema(Schema):
@@ -76,7 +91,10 @@ class InboxItemSchema(Schema):
     awaiting = fields.String(metadata={"description": "acknowledgement, reply or nothing"})
     waiting_since = fields.String(allow_none=True)
     first_response_due = fields.String(allow_none=True)
-    due = fields.String(allow_none=True, metadata={"description": "when a response is due"})
+    due = fields.String(
+        allow_none=True,
+        metadata={"description": "when a response is due, by the case's SLA clock (its policy)"},
+    )
     last_message_preview = fields.String(allow_none=True)
     last_message_at = fields.String(allow_none=True)
     snoozed_until = fields.String(allow_none=True)
@@ -85,6 +103,15 @@ class InboxItemSchema(Schema):
     updated_at = fields.String()
     version = fields.Integer()
     position = fields.Integer()
+    sla_breached = fields.Boolean(metadata={"description": "a breach of the case is on record"})
+    sla_at_risk = fields.Boolean(
+        metadata={"description": "an at-risk warning is on record for a metric still running"}
+    )
+    sla = fields.Nested(InboxSlaSchema)
+    follow_up_owed = fields.Boolean(
+        metadata={"description": "begun in public, resolved on another channel, and no"
+                  " public follow-up delivered where it began since"}
+    )  # fmt: skip
 
 
 class InboxPageSchema(Schema):
@@ -119,33 +146,48 @@ class HistoryPageSchema(Schema):
     projection = fields.Nested(ProjectionMetaSchema)
 
 
-class SlaResponseSchema(Schema):
-    seq = fields.Integer()
-    kind = fields.String(metadata={"description": "first or next"})
+class SlaMeasurementSchema(Schema):
+    metric = fields.String(metadata={"description": "first_response, next_response or resolution"})
+    seq = fields.Integer(metadata={"description": "which wait of the case (1 for the first)"})
+    started_at = fields.String()
+    ended_at = fields.String()
+    seconds = fields.Float(metadata={"description": "on the policy's clock (pauses left out)"})
+    wall_seconds = fields.Float()
+    target_seconds = fields.Integer(allow_none=True)
+    met = fields.Boolean(allow_none=True, metadata={"description": "null: no target for it"})
+    deadline = fields.String(allow_none=True, metadata={"description": "when it was missed"})
+    breached = fields.Boolean(metadata={"description": "a breach is on record for it"})
+    response = fields.String(
+        metadata={"description": "acknowledgement, answer, follow_up, call or resolved"}
+    )
     channel = fields.String()
     priority = fields.String()
-    waited_from = fields.String()
-    responded_at = fields.String()
-    seconds = fields.Float()
+    agent = fields.String(allow_none=True)
+    team = fields.String(allow_none=True)
+    policy_id = fields.String()
+    policy_version = fields.Integer()
+    position = fields.Integer()
 
 
 class SlaClockSchema(Schema):
     conversation_id = fields.String()
+    policy_id = fields.String(metadata={"description": "the policy pinned on the case"})
+    policy_version = fields.Integer()
     origin_channel = fields.String()
     current_channel = fields.String()
     priority = fields.String()
-    first_contact_at = fields.String()
-    first_response_at = fields.String(allow_none=True)
-    first_response_seconds = fields.Float(allow_none=True)
-    waiting_since = fields.String(allow_none=True)
-    last_customer_message_at = fields.String(allow_none=True)
-    last_response_at = fields.String(allow_none=True)
-    next_response_seconds = fields.Float(allow_none=True)
-    resolved_at = fields.String(allow_none=True)
-    resolution_seconds = fields.Float(allow_none=True)
-    reopened = fields.Integer()
-    response_count = fields.Integer()
-    responses = fields.List(fields.Nested(SlaResponseSchema))
+    status = fields.String()
+    first_response_due = fields.String(allow_none=True)
+    next_response_due = fields.String(allow_none=True)
+    resolution_due = fields.String(allow_none=True)
+    next_alarm = fields.String(
+        allow_none=True,
+        metadata={"description": "when the case next owes a breach or an at-risk warning"},
+    )
+    breached = fields.Boolean()
+    at_risk = fields.Boolean()
+    position = fields.Integer()
+    measurements = fields.List(fields.Nested(SlaMeasurementSchema))
     projection = fields.Nested(ProjectionMetaSchema)
 
 
@@ -165,8 +207,8 @@ class PeriodSchema(Schema):
 
 
 class ResponseFiguresSchema(Schema):
-    count = fields.Integer(metadata={"description": "responses given in the period"})
-    met = fields.Integer(metadata={"description": "within the policy's target"})
+    count = fields.Integer(metadata={"description": "responses measured in the period"})
+    met = fields.Integer(metadata={"description": "within the target of the case's policy"})
     breached = fields.Integer()
     met_ratio = fields.Float(allow_none=True, metadata={"description": "null without responses"})
     median_seconds = fields.Float(allow_none=True)

@@ -13,7 +13,8 @@ from projections.db import SQLiteReadStore
 @pytest.mark.parametrize(
     ("name", "value"),
     [("PARLEY_READ_WAIT_SECONDS", "soon"), ("PARLEY_READY_MAX_LAG", "many"),
-     ("PARLEY_MAX_BODY_BYTES", "1MB"), ("PARLEY_POSTGRES_PORT", "-5")],
+     ("PARLEY_MAX_BODY_BYTES", "1MB"), ("PARLEY_POSTGRES_PORT", "-5"),
+     ("PARLEY_SLA_SWEEP_SECONDS", "0"), ("PARLEY_SLA_SWEEP_SECONDS", "0.5")],
 )  # fmt: skip
 def test_a_setting_that_is_not_a_number_stops_start_up_naming_it(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):

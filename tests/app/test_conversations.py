@@ -84,6 +84,9 @@ def test_a_tweet_is_acknowledged_moved_to_dm_answered_and_resolved(client, auth)
     assert state["origin_channel"] == "x_public"
     assert state["current_channel"] == "x_dm"
     assert [r["channel"] for r in state["replies"]] == ["x_public", "x_dm"]
+    assert state["dm_reach"]["requirement"] == "follows_brand_or_open_dms"
+    assert (state["dm_reach"]["receives_dms"], state["dm_reach"]["source"]) == (None, "switch")
+    assert state["follow_up_owed"] is True  # began in public, resolved in DM
     assert current.headers["ETag"] == f'"{state["version"]}"'
     assert state["version"] == resolved.get_json()["version"]
 
@@ -93,10 +96,11 @@ def test_a_tweet_is_acknowledged_moved_to_dm_answered_and_resolved(client, auth)
         "ReplyQueued",
         "Assigned",
         "ChannelSwitched",
+        "DmReachRecorded",  # what the DM needs of the customer, with the move
         "ReplyQueued",
         "Resolved",
     ]
-    assert [e["version"] for e in events] == list(range(1, 7))
+    assert [e["version"] for e in events] == list(range(1, 8))
     assert {e["actor"] for e in events} == {"agent:agent"}
     assert all(e["aggregate"] == "Conversation" and e["aggregate_id"] == cid for e in events)
 
@@ -413,3 +417,26 @@ def test_conversation_events_are_paged_by_version(client, auth):
     assert first["next_cursor"] == 2
     assert [e["version"] for e in rest["items"]] == [3, 4, 5]
     assert rest["next_cursor"] is None
+
+
+def test_a_public_acknowledgement_invites_to_dm_and_a_misplaced_invitation_is_refused(client, auth):
+    agent = auth("agent")
+    cid = open_conversation(client, agent)["id"]
+    ack = client.post(
+        f"/v1/conversations/{cid}/replies",
+        json={"body": "Sorry Ann!", "kind": "acknowledgement", "invite_to_dm": True},
+        headers=agent,
+    )
+    assert ack.status_code == 202
+    [reply] = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()["replies"]
+    assert reply["body"].startswith("Sorry Ann! Please follow us and send us a DM")
+
+    version = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()["version"]
+    for payload, field in [
+        ({"body": "Here you go", "invite_to_dm": True}, "invite_to_dm"),
+        ({"body": "x" * 250, "kind": "acknowledgement", "invite_to_dm": True}, "body"),
+        ({"body": "Hi", "invite_to_dm": "maybe"}, "invite_to_dm"),
+    ]:
+        refused = client.post(f"/v1/conversations/{cid}/replies", json=payload, headers=agent)
+        assert field in error_fields(assert_problem(refused, 422)), payload
+    assert client.get(f"/v1/conversations/{cid}", headers=agent).get_json()["version"] == version

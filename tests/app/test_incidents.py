@@ -304,10 +304,10 @@ def test_every_incident_operation_is_documented_with_its_problems_and_headers(
         for path, item in spec["paths"].items()
         if path.startswith("/v1/incidents")
         for method, op in item.items()
-        if method in {"get", "post", "delete"}
+        if method in {"get", "post", "delete", "patch"}
     }
     assert {op["operationId"] for op in ops.values()} == {
-        "declareIncident", "listIncidents", "getIncident", "getIncidentLedger",
+        "declareIncident", "listIncidents", "getIncident", "getIncidentLedger", "reviseIncident",
         "linkIncidentCase", "unlinkIncidentCase", "acknowledgeIncident", "postIncidentUpdate",
         "resolveIncident",
     }  # fmt: skip
@@ -315,11 +315,82 @@ def test_every_incident_operation_is_documented_with_its_problems_and_headers(
         assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
         if "{incident_id}" in path:
             assert "404" in op["responses"], (method, path)
-        if method == "post" and path != "/v1/incidents":
+        if method in {"post", "patch"} and path != "/v1/incidents":
             assert {"409", "422"} <= set(op["responses"]), (method, path)
     guarded = ("acknowledgements", "updates", "resolve")
     for (method, path), op in ops.items():
         names = {p.get("$ref", "").rsplit("/", 1)[-1] for p in op.get("parameters", [])}
-        if method == "post" and path.endswith(guarded):
+        if (method == "post" and path.endswith(guarded)) or method == "patch":
             assert {"IfMatch", "IdempotencyKey"} <= names, path
     assert ops[("post", "/v1/incidents/{incident_id}/acknowledgements")]["responses"]["202"]
+
+
+def test_a_supervisor_revises_a_live_incident_and_new_keywords_link_new_cases(
+    client, auth, flask_app
+) -> None:
+    incident = declare(client, auth)["id"]
+    before = open_conversation(client, auth("integration"), body="@acme cannot log in")
+    revised = client.patch(
+        f"/v1/incidents/{incident}",
+        json={"keywords": ["outage", "log in"], "links": ["https://status.example.com/43"]},
+        headers={**auth("supervisor"), "If-Match": '"1"'},
+    )
+    assert revised.status_code == 200, revised.get_json()
+    assert revised.get_json()["changed"] is True and revised.headers["ETag"] == '"2"'
+    after = open_conversation(client, auth("integration"), body="@acme I cannot LOG  IN")
+
+    read = client.get(f"/v1/incidents/{incident}", headers=auth()).get_json()
+    assert (read["title"], read["public_summary"]) == (DECLARE["title"], DECLARE["public_summary"])
+    assert (read["keywords"], read["links"]) == (
+        ["outage", "log in"],
+        ["https://status.example.com/43"],
+    )
+    project(flask_app)
+    ledger = client.get(f"/v1/incidents/{incident}/ledger", headers=auth()).get_json()
+    assert [r["conversation_id"] for r in ledger["items"]] == [after["id"]]  # not the earlier one
+    assert before["id"] not in {r["conversation_id"] for r in ledger["items"]}
+
+    again = client.patch(
+        f"/v1/incidents/{incident}", json={"title": DECLARE["title"]}, headers=auth("supervisor")
+    )
+    assert again.status_code == 200 and again.get_json()["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"links": ["ftp://x"]}, "links.0"),
+        ({"keywords": ["!!"]}, "keywords"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_a_bad_revision_is_a_422_naming_the_field_and_changes_nothing(
+    client, auth, payload, field
+) -> None:
+    incident = declare(client, auth)["id"]
+    refused = client.patch(f"/v1/incidents/{incident}", json=payload, headers=auth("supervisor"))
+    assert field in error_fields(assert_problem(refused, 422)), refused.get_json()
+    assert client.get(f"/v1/incidents/{incident}", headers=auth()).get_json()["version"] == 1
+
+
+def test_revising_is_for_supervisors_412_when_stale_and_409_once_resolved(client, auth) -> None:
+    incident = declare(client, auth)["id"]
+    change = {"title": "App and site down"}
+    assert_problem(
+        client.patch(f"/v1/incidents/{incident}", json=change, headers=auth("agent")), 403
+    )
+    stale = client.patch(
+        f"/v1/incidents/{incident}", json=change, headers={**auth("supervisor"), "If-Match": '"7"'}
+    )
+    assert_problem(stale, 412)
+    resolved = client.post(
+        f"/v1/incidents/{incident}/resolve", json={"summary": "Fixed."}, headers=auth("supervisor")
+    )
+    assert resolved.status_code == 200, resolved.get_json()
+    late = client.patch(f"/v1/incidents/{incident}", json=change, headers=auth("supervisor"))
+    assert "resolved" in assert_problem(late, 409)["detail"]
+    assert_problem(
+        client.patch(f"/v1/incidents/{uuid.uuid4()}", json=change, headers=auth("supervisor")), 404
+    )

@@ -336,6 +336,13 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "agent",
     ),
     "parley.Conversation.ChatEnded": ("session_id",),
+    # Whether X lets the brand DM the customer: facts about reach, no content or identity.
+    "parley.Conversation.DmReachRecorded": (
+        "requirement",
+        "receives_dms",
+        "follows_brand",
+        "source",
+    ),
     "parley.Conversation.ReplyDispatched": ("reply_id", "attempt"),
     "parley.Conversation.RedeliveryRequested": ("reply_id",),
     "parley.Conversation.ChannelSwitched": ("from_channel", "to_channel"),

@@ -138,11 +138,9 @@ def test_every_conversation_event_as_stored_today_loads(application: Conversatio
     """``fixtures/events_v3.json``: every Conversation event type at its current class
     version, as this version stores them; a later version must still load them."""
     fixture = json.loads(FIXTURE_V3.read_text())
-    later = {
-        e["topic"] for f in (FIXTURE_V5, FIXTURE_V6) for e in json.loads(f.read_text())["events"]
-    }
+    later = {e["topic"] for path in LATER_FIXTURES for e in json.loads(path.read_text())["events"]}
     assert {e["topic"] for e in fixture["events"]} | later >= _conversation_topics(), (
-        "a Conversation event type is missing from fixtures/events_v3.json, v5 and v6: add one"
+        "a Conversation event type is missing from fixtures/events_v3.json and later: add one"
     )
     insert_stored(application, fixture["events"])
 
@@ -232,12 +230,30 @@ def test_sla_events_as_stored_today_load(application: Conversations) -> None:
 
 
 FIXTURE_V6 = Path(__file__).parent / "fixtures" / "events_v6.json"
+FIXTURE_V7 = Path(__file__).parent / "fixtures" / "events_v7.json"
+LATER_FIXTURES = (FIXTURE_V5, FIXTURE_V6, FIXTURE_V7)  # event types added after v3, each in its own
+
+
+def test_care_playbook_events_as_stored_today_load(application: Conversations) -> None:
+    """``fixtures/events_v6.json`` (``python -m tests.support.playbook_fixture``): a case
+    moved to DM, X's answer on whether the DM reaches the customer, a DM refused."""
+    fixture = json.loads(FIXTURE_V6.read_text())
+    insert_stored(application, fixture["events"])
+
+    case = application.get_conversation(UUID(fixture["case"]))
+
+    assert case.current_channel == "x_dm" and case.status == "open"
+    assert case.replies[fixture["reply"]]["failure_code"] == "recipient_not_following"
+    assert case.dm_reach is not None
+    assert (case.dm_reach["receives_dms"], case.dm_reach["source"]) == (False, "delivery")
+    assert case.dm_reach["requirement"] == "follows_brand_or_open_dms"
 
 
 def test_care_policy_events_as_stored_today_load(application: Conversations) -> None:
-    """``fixtures/events_v6.json`` (``python -m tests.support.care_fixture``): the care
-    policy's versions, and a case classified and routed; a later version must read them."""
-    fixture = json.loads(FIXTURE_V6.read_text())
+    """``fixtures/events_v7.json`` (``python -m tests.support.care_fixture``): the care
+    policy's versions, a case classified, routed and handed out round-robin, canned
+    responses and a roster; a later version must read them."""
+    fixture = json.loads(FIXTURE_V7.read_text())
     insert_stored(application, fixture["events"])
 
     case = application.get_conversation(UUID(fixture["case"]))

@@ -83,10 +83,12 @@ def test_every_event_carries_its_actor_and_the_given_utc_timestamp() -> None:
     conversation = a_busy_conversation()
     events = conversation.pending_events
 
-    assert len(events) == 17
-    expected_actors = [INTEGRATION, CUSTOMER, AGENT, WORKER, AGENT, AGENT, WORKER] + [AGENT] * 10
+    assert len(events) == 18  # the switch to DM records two: ChannelSwitched, DmReachRecorded
+    expected_actors = [INTEGRATION, CUSTOMER, AGENT, WORKER, AGENT, AGENT, AGENT, WORKER]
+    expected_actors += [AGENT] * 10
     assert [e.actor for e in events] == expected_actors  # type: ignore[attr-defined]
-    assert [e.timestamp for e in events] == [T0 + timedelta(minutes=n) for n in range(17)]
+    minutes = [0, 1, 2, 3, 4, 4, *range(5, 17)]
+    assert [e.timestamp for e in events] == [T0 + timedelta(minutes=n) for n in minutes]
     assert all(e.timestamp.utcoffset() == timedelta(0) for e in events)
     assert all(e.timestamp.tzinfo is UTC for e in events)
 

@@ -277,4 +277,3 @@ def test_a_message_recorded_after_a_reply_at_the_same_instant_awaits_a_reply() -
 
     assert conversation.awaiting == "reply"
     assert conversation.waiting_since == at(1)
-    assert conversation.due().response == at(61)

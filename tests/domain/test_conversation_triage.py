@@ -21,8 +21,10 @@ def test_a_switch_moves_the_case_and_keeps_its_channel_history() -> None:
 
     conversation.switch_channel(to="x_dm", reason="order number", actor=AGENT, timestamp=at(1))
 
-    assert event_names(conversation) == ["ChannelSwitched"]
-    switched = conversation.pending_events[0]
+    assert event_names(conversation) == ["ChannelSwitched", "DmReachRecorded"]
+    switched, reach = conversation.pending_events
+    assert reach.requirement == "follows_brand_or_open_dms"  # type: ignore[attr-defined]
+    assert reach.receives_dms is None  # type: ignore[attr-defined]
     assert switched.from_channel == "x_public"  # type: ignore[attr-defined]
     assert switched.to_channel == "x_dm"  # type: ignore[attr-defined]
     assert conversation.current_channel == "x_dm"

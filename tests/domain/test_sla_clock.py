@@ -84,6 +84,21 @@ def test_a_queued_reply_that_fails_never_counts_and_the_breach_is_owed_at_the_de
     assert (breach.metric, breach.seq, breach.deadline) == ("first_response", 1, deadline)
 
 
+def test_a_failed_reply_tried_again_counts_from_its_delivery() -> None:
+    from uuid import UUID
+
+    case = opened()
+    failed = reply(case, 10)
+    case.record_delivery_failure(reply_id=UUID(failed), reason="403", attempt=1, retryable=False,
+                                 code="recipient_not_following", actor="worker:w",
+                                 timestamp=at(11))  # fmt: skip
+    case.request_redelivery(reply_id=UUID(failed), actor=AGENT, timestamp=at(20))
+    deliver(case, failed, 21)
+
+    (first,) = [m for m in clock_of(case).all_measurements() if m.metric == "first_response"]
+    assert first.ended_at == at(21)
+
+
 def test_a_breach_recorded_is_not_undone_by_a_late_response() -> None:
     case = opened()
     deadline = OPENED + timedelta(seconds=HOUR)

@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 
 from domain.application import Conversations
-from domain.sla import DEFAULT_POLICY
+from domain.sla_terms import DEFAULT_TERMS
 from domain.values import Identity
 from projections.db import ReadStore
 from projections.inbox import query_inbox
@@ -45,6 +45,21 @@ def open_chat(app: Conversations, n: int) -> UUID:
     ).id  # fmt: skip
 
 
+def answer(app: Conversations, conversation: UUID, kind: str = "answer", body: str = "ok") -> None:
+    """A reply queued and delivered (a response counts for the SLA when delivered)."""
+    queued = app.queue_reply(conversation, kind=kind, body=body, actor=AGENT)
+    app.record_delivery(
+        conversation, reply_id=queued.extra["reply_id"], external_id=f"out-{queued.position}",
+        actor="system",
+    )  # fmt: skip
+
+
+def target(metric: str, channel: str) -> timedelta:
+    found = DEFAULT_TERMS.target(metric, channel, "none")
+    assert found is not None
+    return timedelta(seconds=found.seconds)
+
+
 def row_of(read_store: ReadStore, conversation: UUID, **filters: Any) -> dict[str, Any]:
     items = query_inbox(read_store, {"status": None, **filters}, limit=500)["items"]
     found = [i for i in items if i["conversation_id"] == str(conversation)]
@@ -71,11 +86,19 @@ def test_a_case_awaits_acknowledgement_then_nothing_after_a_reply_then_a_reply_a
     assert row["origin_public"] is True
 
     clock.advance(minutes=10)
-    application.queue_reply(conversation, kind="acknowledgement", body="looking", actor=AGENT)
+    queued = application.queue_reply(
+        conversation, kind="acknowledgement", body="looking", actor=AGENT
+    )
     live.run_once()
     row = row_of(read_store, conversation)
-    assert (row["awaiting"], row["waiting_since"], row["due"]) == ("nothing", None, None)
-    assert row["first_response_due"] is None
+    assert (row["awaiting"], row["waiting_since"]) == ("nothing", None)
+    assert at(row["due"]) == opened_at + HOUR  # queued is not delivered: the clock runs
+    application.record_delivery(
+        conversation, reply_id=queued.extra["reply_id"], external_id="out-1", actor="system"
+    )
+    live.run_once()
+    row = row_of(read_store, conversation)
+    assert (row["due"], row["first_response_due"]) == (None, None)
 
     written_at = clock.advance(minutes=20)
     application.receive_message(conversation, channel="x_public", body="still?", actor=CUSTOMER)
@@ -181,7 +204,7 @@ def test_filters_select_by_status_assignee_team_channel_priority_tag_and_awaitin
     do(snoozed, lambda c, now: c.snooze(until=until, actor=AGENT, timestamp=now))
     do(resolved, lambda c, now: c.resolve(resolution="answered", actor=AGENT, timestamp=now))
     application.switch_channel(moved, to="x_dm", reason="order number", actor=AGENT)
-    application.queue_reply(moved, kind="answer", body="dm us", actor=AGENT)
+    answer(application, moved, body="dm us")
     clock.advance(minutes=3)
     application.receive_message(moved, channel="x_dm", body="sent", actor=CUSTOMER)
     follower(read_store, events, batch_size=4).run_once()
@@ -217,7 +240,10 @@ def test_filters_select_by_status_assignee_team_channel_priority_tag_and_awaitin
         "resolved": 0,
     }
     snoozed_row = row_of(read_store, snoozed)
-    assert snoozed_row["due"] is None and at(snoozed_row["snoozed_until"]) == until
+    assert at(snoozed_row["snoozed_until"]) == until
+    # paused while snoozed: due what was left of its target once the snooze ends
+    assert at(snoozed_row["due"]) == application.sla_clock(snoozed).response_due()
+    assert at(snoozed_row["due"]) > until  # type: ignore[operator]
     assert row_of(read_store, mail)["tags"] == ["refund"]
 
 
@@ -225,24 +251,23 @@ def test_cursor_pages_return_every_case_once_most_overdue_first_then_longest_wai
     application: Conversations, clock: Clock, read_store: ReadStore, events: NotificationLog
 ) -> None:
     expected: dict[str, tuple[datetime | None, datetime | None]] = {}  # id -> (due, waiting)
-    first = DEFAULT_POLICY.first_response
     for n in range(25):
         clock.advance(minutes=7 * (n % 4) + 1)
         channel = ("x_public", "email", "chat")[n % 3]
         opener = {"x_public": open_tweet, "email": open_email, "chat": open_chat}[channel]
         conversation = opener(application, 100 + n)
         opened_at = clock()
-        expected[str(conversation)] = (opened_at + first[channel], opened_at)
+        expected[str(conversation)] = (opened_at + target("first_response", channel), opened_at)
         if n % 5 == 1:  # answered: nothing due, not waiting
             clock.advance(minutes=1)
-            application.queue_reply(conversation, kind="answer", body="ok", actor=AGENT)
+            answer(application, conversation)
             expected[str(conversation)] = (None, None)
         elif n % 5 == 3:  # answered, then the customer wrote again
             clock.advance(minutes=1)
-            application.queue_reply(conversation, kind="answer", body="ok", actor=AGENT)
+            answer(application, conversation)
             written = clock.advance(minutes=2)
             application.receive_message(conversation, channel=channel, body="hm", actor=CUSTOMER)
-            expected[str(conversation)] = (written + DEFAULT_POLICY.next_response[channel], written)
+            expected[str(conversation)] = (written + target("next_response", channel), written)
     follower(read_store, events, batch_size=6).run_once()
 
     seen: list[dict[str, Any]] = []
@@ -293,4 +318,4 @@ def test_the_inbox_and_the_conversation_agree_on_a_message_timed_like_the_reply_
 
     assert row["awaiting"] == conversation.awaiting == "reply"
     assert at(row["waiting_since"]) == conversation.waiting_since == clock()
-    assert at(row["due"]) == conversation.due().response == clock() + HOUR
+    assert at(row["due"]) == application.sla_clock(cid).response_due()

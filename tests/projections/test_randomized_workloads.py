@@ -76,14 +76,18 @@ def assert_inbox_mirrors_the_aggregates(world: World, workload: Workload) -> Non
         assert row["snoozed_until"] == (snoozed.isoformat() if snoozed else None)
         failed = [r for r in conversation.replies.values() if r["status"] == "failed"]
         assert row["failed_deliveries"] == len(failed)
-        # One rule for what a case awaits and when a response is due (domain.awaiting).
-        due = conversation.due()
+        # One rule for what a case awaits (domain.awaiting), one for when a response is
+        # due and what breached (the case's SlaClock), one for the follow-up owed.
+        sla = world.application.sla_clock(conversation_id)
         assert (row["awaiting"], row["waiting_since"], row["first_response_due"], row["due"]) == (
             conversation.awaiting,
             iso(conversation.waiting_since),
-            iso(due.first_response),
-            iso(due.response),
+            iso(sla.due("first_response")),
+            iso(sla.response_due()),
         )
+        assert (row["sla_breached"], row["follow_up_owed"]) == (
+            sla.breached, conversation.follow_up_owed,
+        )  # fmt: skip
     statuses = [world.application.get_conversation(c).status for c in workload.conversations]
     kept = world.read_store.query("SELECT status, n FROM proj_inbox_counts")
     assert {r["status"]: int(r["n"]) for r in kept} == {s: statuses.count(s) for s in statuses}

@@ -89,6 +89,19 @@ def reply(client: FlaskClient, headers: dict[str, str], cid: str, **body: Any) -
     return write(client, headers, f"/v1/conversations/{cid}/replies", body, 202)
 
 
+def answer(
+    client: FlaskClient, headers: dict[str, str], flask_app: Flask, cid: str, **body: Any
+) -> Any:
+    """A reply queued over HTTP and delivered, as a worker records it (a response counts
+    for the SLA clock when delivered); the 202 body of the queueing."""
+    queued = reply(client, headers, cid, **body)
+    flask_app.extensions["parley.application"].record_delivery(
+        uuid.UUID(cid), reply_id=uuid.UUID(queued["reply_id"]),
+        external_id=f"out-{queued['position']}", actor="system:worker",
+    )  # fmt: skip
+    return queued
+
+
 def message(client: FlaskClient, headers: dict[str, str], cid: str, channel: str) -> Any:
     body = {"channel": channel, "body": "any news?", "external_id": new_external_id()}
     return write(client, headers, f"/v1/conversations/{cid}/messages", body, 201)

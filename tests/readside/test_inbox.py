@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.app.helpers import assert_problem, error_fields
-from tests.readside.support import contact, message, open_case, project, reply, write
+from tests.readside.support import answer, contact, message, open_case, project, reply, write
 
 AT = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -27,7 +28,7 @@ def cases(client, auth, clock, flask_app) -> dict[str, str]:
     A tweet at 09:00 (team billing, tag refund); B e-mail at 09:10, answered, then the
     customer wrote again at 09:50; C chat at 09:20 (carol); D tweet at 09:20 (bob of
     billing, urgent, tags refund and vip); E tweet at 09:30, resolved; F chat at 09:35,
-    answered and snoozed.
+    answered and snoozed. Answers are delivered (they count for the SLA clock then).
     """
     agent = auth("agent")
     ids: dict[str, str] = {}
@@ -42,10 +43,10 @@ def cases(client, auth, clock, flask_app) -> dict[str, str]:
     clock.advance(minutes=5)  # 09:35
     ids["F"] = open_case(client, agent, "chat")["id"]
     clock.advance(minutes=1)
-    reply(client, agent, ids["F"], kind="answer")
+    answer(client, agent, flask_app, ids["F"], kind="answer")
     write(client, agent, f"/v1/conversations/{ids['F']}/snooze", {"until": "2026-11-03T09:00:00Z"})
     clock.advance(minutes=4)  # 09:40
-    reply(client, agent, ids["B"], kind="answer")
+    answer(client, agent, flask_app, ids["B"], kind="answer")
     clock.advance(minutes=10)  # 09:50
     message(client, agent, ids["B"], "email")
 
@@ -239,6 +240,9 @@ def test_an_unknown_or_invalid_inbox_parameter_is_a_422_naming_it(client, auth):
         ("priority", "asap"),
         ("awaiting", "godot"),
         ("assigned", "maybe"),
+        ("sla", "late"),
+        ("sla", ""),
+        ("follow_up_owed", "maybe"),
         ("min_position", "-1"),
     ]:
         response = client.get("/v1/inbox", query_string={field: value}, headers=auth("agent"))
@@ -386,3 +390,69 @@ def test_unassigning_the_agent_returns_a_case_to_the_unassigned_list_keeping_its
 
     assert (row["conversation_id"], row["assignee"], row["team"]) == (cid, None, "t1")
     assert inbox(client, agent, assigned="true")["items"] == []
+
+
+def breached_case(client, auth, clock, flask_app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A case breached under a one-minute policy, and one (e-mail) with time to spare."""
+    policy = {"name": "API in a minute", "conditions": {"channels": ["api"]},
+              "targets": [{"metric": "first_response", "seconds": 60}]}  # fmt: skip
+    write(client, auth("supervisor"), "/v1/sla/policies", policy, 201)
+    agent = auth("agent")
+    late = open_case(client, agent, "api")["id"]
+    calm = open_case(client, agent, "email")["id"]
+    clock.advance(minutes=2)
+    app = flask_app.extensions["parley.application"]
+    assert app.record_sla_alarms(uuid.UUID(late)) == (1, 0)
+    project(flask_app)
+    return late, calm
+
+
+def test_the_inbox_filters_by_sla_state_and_shows_it_on_each_item(client, auth, clock, flask_app):
+    late, calm = breached_case(client, auth, clock, flask_app)
+    agent = auth("agent")
+
+    breached = inbox(client, agent, sla="breached")["items"]
+    ok = inbox(client, agent, sla="ok")["items"]
+
+    assert [i["conversation_id"] for i in breached] == [late]
+    assert [i["conversation_id"] for i in ok] == [calm]
+    assert inbox(client, agent, sla="at_risk")["items"] == []
+    assert breached[0]["sla"]["state"] == "breached" and breached[0]["sla_breached"] is True
+    assert breached[0]["sla"]["policy_version"] == 1
+    assert ok[0]["sla"] == {"state": "ok", "policy_id": "default", "policy_version": 0}
+    assert ok[0]["follow_up_owed"] is False
+    assert [i["conversation_id"] for i in inbox(client, agent, follow_up_owed="false")["items"]] == [
+        late, calm,
+    ]  # fmt: skip
+
+
+def test_the_openapi_document_describes_the_sla_and_follow_up_filters(client) -> None:  # type: ignore[no-untyped-def]
+    spec = client.get("/openapi.json").get_json()
+    operation = spec["paths"]["/v1/inbox"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+
+    assert params["sla"]["enum"] == ["breached", "at_risk", "ok"]
+    assert params["follow_up_owed"]["type"] == "boolean"
+    item = spec["components"]["schemas"]["InboxItem"]["properties"]
+    assert {"sla", "sla_breached", "sla_at_risk", "follow_up_owed"} <= set(item)
+
+
+def test_a_case_resolved_in_private_owes_a_public_follow_up_in_the_inbox_and_its_view(
+    client, auth, clock, flask_app
+):  # type: ignore[no-untyped-def]
+    agent = auth("agent")
+    cid = open_case(client, agent, "x_public")["id"]
+    write(client, agent, f"/v1/conversations/{cid}/channel-switches", {"to": "x_dm"})
+    write(client, agent, f"/v1/conversations/{cid}/resolve", {"resolution": "answered"})
+    project(flask_app)
+
+    owed = inbox(client, agent, status="resolved", follow_up_owed="true")["items"]
+    view = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()
+
+    assert [i["conversation_id"] for i in owed] == [cid]
+    assert owed[0]["follow_up_owed"] is view["follow_up_owed"] is True
+    answer(client, agent, flask_app, cid, kind="follow_up", body="all sorted?")
+    project(flask_app)
+    assert inbox(client, agent, status="resolved", follow_up_owed="true")["items"] == []
+    view = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()
+    assert view["follow_up_owed"] is False

@@ -5,6 +5,7 @@ The server ends a stream after ``timeout`` seconds; the test client reads it who
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.app.helpers import assert_problem, error_fields
@@ -355,3 +356,28 @@ def test_stopping_the_server_ends_open_streams_at_once(store, clock):
     assert elapsed < 3, elapsed
     assert refused.status_code == 503
     assert streams.open == 0
+
+
+def test_a_breach_reaches_the_stream_as_an_event_and_as_the_inbox_row_it_changed(
+    client, auth, clock, flask_app
+):  # type: ignore[no-untyped-def]
+    policy = {"name": "API in a minute", "conditions": {"channels": ["api"]},
+              "targets": [{"metric": "first_response", "seconds": 60}]}  # fmt: skip
+    write(client, auth("supervisor"), "/v1/sla/policies", policy, 201)
+    agent = auth("agent")
+    case = open_case(client, agent, "api")["id"]
+    clock.advance(seconds=50)
+    app = flask_app.extensions["parley.application"]
+    assert app.record_sla_alarms(uuid.UUID(case)) == (0, 1)
+    clock.advance(seconds=20)
+    assert app.record_sla_alarms(uuid.UUID(case)) == (1, 0)
+    project(flask_app)
+
+    messages = parse_sse(stream(client, agent, conversation_id=case).get_data(as_text=True))
+
+    sent = [m.data for m in events(messages)]
+    assert [e["type"] for e in sent] == ["Opened", "SlaAtRisk", "SlaBreached"]
+    assert sent[2]["data"]["metric"] == "first_response"
+    assert sent[2]["data"]["deadline"] is not None
+    (row,) = [m.data for m in messages if m.event == "inbox"]
+    assert row["sla"]["state"] == "breached" and row["sla_breached"] is True

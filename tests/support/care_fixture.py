@@ -1,9 +1,9 @@
-"""The workload behind ``tests/application/fixtures/events_v6.json``: the care policy's
+"""The workload behind ``tests/application/fixtures/events_v7.json``: the care policy's
 events as this version stores them (the rules adopted and revised; a case whose messages
 were classified and routed; canned responses written, revised and deleted; a
 roster, a case handed out round-robin and released), stored unsealed so the fixture needs no keys.
 
-    .venv/bin/python -m tests.support.care_fixture tests/application/fixtures/events_v6.json
+    .venv/bin/python -m tests.support.care_fixture tests/application/fixtures/events_v7.json
 """
 
 from __future__ import annotations

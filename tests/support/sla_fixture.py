@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings, event_store_env
@@ -47,7 +48,10 @@ def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
             "customer": str(opened.extra["customer_id"])}  # fmt: skip
 
 
-def write(path: Path) -> None:
+def write_fixture(
+    path: Path, run: Callable[[Conversations, SteppingClock], dict[str, str]], what: str
+) -> None:
+    """Run ``run`` on a fresh SQLite store, unsealed, and write its events to ``path``."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings.from_env({"PARLEY_SQLITE_PATH": f"{folder}/parley.sqlite",
                                       "PARLEY_MASTER_KEY": new_master_key()})  # fmt: skip
@@ -56,17 +60,18 @@ def write(path: Path) -> None:
             env=event_store_env(settings, create_tables=True), clock=clock,
             seal_personal_data=False,
         )  # fmt: skip
-        ids = workload(app, clock)
+        ids = run(app, clock)
         events = [
             {"originator_id": str(n.originator_id), "originator_version": n.originator_version,
              "topic": n.topic, "state": n.state.decode()}
             for n in app.recorder.select_notifications(start=1, limit=10_000)
         ]  # fmt: skip
         app.close()
-    fixture = {"stored_by": "SLA policies: policies, the book, and a case's SLA events",
-               **ids, "events": events}  # fmt: skip
+    fixture = {"stored_by": what, **ids, "events": events}
     path.write_text(json.dumps(fixture, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]))
+    write_fixture(
+        Path(sys.argv[1]), workload, "SLA policies: policies, the book, and a case's SLA events"
+    )

@@ -430,6 +430,25 @@ def test_a_user_who_refuses_dms_is_403(x: XStandIn, client: tweepy.Client) -> No
     assert [d["recipient_id"] for d in x.state()["dms"]] == ["8", "7"]
 
 
+def test_a_follower_takes_dms_and_the_user_lookup_says_so(
+    x: XStandIn, client: tweepy.Client
+) -> None:
+    control(x, "POST", "/_standin/users/7", {"accepts_dms": False, "follows_brand": True})
+    client.create_direct_message(participant_id="7", text="Hi")  # a follower takes DMs
+    fields = ["connection_status", "receives_your_dm"]
+    user = client.get_user(id="7", user_fields=fields, user_auth=True).data
+    assert (user.data["connection_status"], user.data["receives_your_dm"]) == (
+        ["followed_by"],
+        True,
+    )
+    x.set_user("7", follows_brand=False)
+    user = client.get_user(id="7", user_fields=fields, user_auth=True).data
+    assert (user.data["connection_status"], user.data["receives_your_dm"]) == ([], False)
+    assert set(client.get_user(id="7", user_auth=True).data.data) == {"id", "name", "username"}
+    with pytest.raises(tweepy.Forbidden):
+        client.create_direct_message(participant_id="7", text="Hi")
+
+
 # -- rate limits -------------------------------------------------------------------------
 
 

@@ -66,6 +66,7 @@ API_ROUTES: dict[str, tuple[str, int]] = {
     "GET /2/tweets/search/recent": ("_api_search", 180),
     "GET /2/users/:id/tweets": ("_api_users_tweets", 900),
     "GET /2/users/me": ("_api_me", 75),
+    "GET /2/users/:id": ("_api_user", 900),  # after /me, which it would match too
     "GET /2/dm_events": ("_api_dm_events", 300),
     "GET /2/dm_conversations/with/:participant_id/dm_events": ("_api_dm_events", 300),
     "POST /2/dm_conversations/with/:participant_id/messages": ("_api_send_dm", 200),
@@ -240,12 +241,20 @@ class XStandIn:
         return view
 
     def set_user(
-        self, user_id: str, accepts_dms: bool | None = None, username: str | None = None
+        self,
+        user_id: str,
+        accepts_dms: bool | None = None,
+        username: str | None = None,
+        follows_brand: bool | None = None,
     ) -> dict[str, Any]:
+        """A user's settings: ``accepts_dms`` (DMs open to anyone) and ``follows_brand``;
+        the brand's DM reaches them if either holds, as on X."""
         with self.world.lock:
             user = self.world.user(str(user_id), username)
             if accepts_dms is not None:
                 user["accepts_dms"] = bool(accepts_dms)
+            if follows_brand is not None:
+                user["follows_brand"] = bool(follows_brand)
             return {"id": str(user_id), **user}
 
     def add_fault(self, kind: str, route: str | None = None, **options: Any) -> dict[str, Any]:
@@ -472,6 +481,12 @@ class XStandIn:
     def _api_me(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"data": self.world.user_view(self.world.brand_user_id)}
 
+    def _api_user(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """A user as the brand sees them: ``user.fields=connection_status,receives_your_dm``
+        say whether they follow the brand and whether its DM reaches them."""
+        fields = set(filter(None, call.query.get("user.fields", "").split(",")))
+        return 200, {"data": self.world.user_view(call.params["id"], fields)}
+
     def _api_dm_events(self, call: Call) -> tuple[int, dict[str, Any]]:
         dms = self.world.conversation(call.params.get("participant_id"))
         return 200, self.world.dm_page(call.query, dms)
@@ -494,8 +509,9 @@ class XStandIn:
 
     def _ctl_user(self, call: Call) -> dict[str, Any]:
         return self.set_user(
-            call.params["id"], call.body.get("accepts_dms"), call.body.get("username")
-        )
+            call.params["id"], call.body.get("accepts_dms"), call.body.get("username"),
+            call.body.get("follows_brand"),
+        )  # fmt: skip
 
     def _ctl_fault(self, call: Call) -> dict[str, Any]:
         return self.add_fault(**call.body)

@@ -12,6 +12,7 @@ import itertools
 import re
 import threading
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -276,7 +277,7 @@ class World:
         if not isinstance(text, str) or not text:
             raise invalid("text", text, "The `text` field is required.")
         with self.lock:
-            if not self.user(recipient_id)["accepts_dms"]:
+            if not self.receives_dms(recipient_id):
                 raise ApiError(403, DM_REFUSED)
             return self._new_dm(self.brand_user_id, recipient_id, text)
 
@@ -365,9 +366,21 @@ class World:
         view = {"id": d.id, "event_type": "MessageCreate", "text": d.text}
         return view | {k: v for k, v in every.items() if k in fields}
 
-    def user_view(self, user_id: str) -> dict[str, str]:
+    def receives_dms(self, user_id: str) -> bool:
+        """Whether the brand's DM reaches the user: they follow it, or take DMs from anyone."""
+        user = self.user(user_id)
+        return bool(user["accepts_dms"] or user.get("follows_brand"))
+
+    def user_view(self, user_id: str, fields: AbstractSet[str] = frozenset()) -> dict[str, Any]:
         name = self.user(user_id)["username"]
-        return {"id": user_id, "name": name, "username": name}
+        view: dict[str, Any] = {"id": user_id, "name": name, "username": name}
+        if "connection_status" in fields:  # the user's relationship to the brand
+            view["connection_status"] = (
+                ["followed_by"] if self.user(user_id).get("follows_brand") else []
+            )
+        if "receives_your_dm" in fields:
+            view["receives_your_dm"] = self.receives_dms(user_id)
+        return view
 
     def tweet_page(self, query: dict[str, str], tweets: list[Tweet], least: int) -> dict[str, Any]:
         """A v2 page of tweets: ``data``, ``includes`` as expanded, ``meta``."""

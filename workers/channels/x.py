@@ -265,6 +265,20 @@ class XChannel:
         )
         return str(response.data["dm_event_id"])
 
+    def dm_reach(self, user_id: str) -> tuple[bool | None, bool | None]:
+        """Whether the brand's DM reaches ``user_id`` and whether they follow the brand,
+        as X says (``receives_your_dm``, ``connection_status``); None where it does not
+        say. Errors are the delivery job's (``translated``)."""
+        with translated():
+            response = self.client.get_user(
+                id=user_id, user_fields=["connection_status", "receives_your_dm"], user_auth=True
+            )
+        data = getattr(response.data, "data", None) or {}
+        receives = data.get("receives_your_dm")
+        status = data.get("connection_status")
+        follows = None if status is None else "followed_by" in status
+        return (None if receives is None else bool(receives)), follows
+
     def find(
         self, outgoing: Outgoing, taken: Callable[[str], bool] = lambda _: False
     ) -> str | None:
