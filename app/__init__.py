@@ -97,6 +97,8 @@ def create_app(
 
     from app.resources import (
         audit,
+        canned_responses,
+        care_policy,
         chat,
         conversations,
         customers,
@@ -105,6 +107,7 @@ def create_app(
         incidents,
         ops,
         readmodels,
+        rosters,
         sla_policies,
         sla_report,
         stream,
@@ -113,7 +116,7 @@ def create_app(
 
     for module in (
         health, conversations, chat, customers, events, readmodels, sla_policies, sla_report, ops,
-        stream, webhooks, audit, incidents,
+        stream, webhooks, audit, incidents, care_policy, canned_responses, rosters,
     ):  # fmt: skip
         api.register_blueprint(module.blp)
     return app

@@ -53,6 +53,9 @@ class Settings:
     stream_token_check_seconds: float = 30.0  # a revoked token's streams end within this
     idempotency_ttl_hours: float = 24.0  # how long an Idempotency-Key's answer is kept
     public_url: str = ""  # the API's base URL as clients reach it (the spec's `servers`)
+    # A case's link as canned responses give it ($case_link), ``{id}`` standing for the
+    # case's id (a help centre's page); empty: the API's own URL of the case.
+    case_link: str = ""
     # X (Twitter): credentials of the brand's app and account; empty base URL = the real API
     x_api_base_url: str = ""
     x_consumer_key: str = ""

@@ -21,6 +21,7 @@ from domain import values as v
 from domain.business_hours import WEEKDAYS
 
 NO_NUL = "^[^\\u0000]*$"
+VARIABLE_NAME = "^[_A-Za-z][_A-Za-z0-9]{0,99}$"  # a string.Template identifier
 
 
 def no_nul(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
@@ -81,6 +82,25 @@ RULES: dict[str, dict[str, Any]] = {
     # The names of holiday lists (apispec writes no propertyNames of a Dict's keys).
     "Calendar": {"allOf": [{"properties": {"holiday_lists": {"propertyNames": _LIST_NAME}}}]},
     # A version is a named policy's; the built-in policy has version 0 only.
+    # A reply's text, or a canned response to render (its variables only with it).
+    "QueueReply": {
+        "oneOf": [{"required": ["body"]}, {"required": ["canned_response_id"]}],
+        "dependentRequired": {"variables": ["canned_response_id"]},
+        "allOf": [{"properties": {"variables": {"propertyNames": {"pattern": VARIABLE_NAME}}}}],
+    },
+    # A classifier rule looks for something; a routing rule sets something.
+    "ClassifierRule": {
+        "anyOf": [
+            {"required": ["keywords"], "properties": {"keywords": {"minItems": 1}}},
+            {"required": ["pattern"], "properties": {"pattern": {"type": "string"}}},
+        ]
+    },
+    "RoutingRule": {
+        "anyOf": [
+            {"required": ["team"], "properties": {"team": {"type": "string"}}},
+            {"required": ["priority"], "properties": {"priority": {"type": "string"}}},
+        ]
+    },
     "ReapplySla": {
         "dependentRequired": {"version": ["policy_id"]},
         "if": {"properties": {"policy_id": {"const": "default"}}, "required": ["policy_id"]},

@@ -31,13 +31,14 @@ ERASE = "erase"  # erase a customer's personal data (a right-to-erasure request)
 OPERATE = "operate"  # ops endpoints
 INGEST = "ingest"  # a channel's integration: raw e-mail in, chat widget traffic, receipts
 MANAGE_SLA = "manage_sla"  # create, revise and retire SLA policies; apply one to a case again
+MANAGE_CARE = "manage_care"  # the care policy: classifier, routing, canned responses
 INCIDENTS = "incidents"  # declare outages, acknowledge and follow up their cases, post updates
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "agent": frozenset({READ, READ_NOTES, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES}),
     "supervisor": frozenset(
         {READ, READ_NOTES, READ_EVENTS, WATCH, OPEN, HANDLE, MANAGE_IDENTITIES, MERGE, ERASE}
-        | {MANAGE_SLA, INCIDENTS}
+        | {MANAGE_SLA, MANAGE_CARE, INCIDENTS}
     ),
     "auditor": frozenset({READ, READ_EVENTS, WATCH}),
     "ops": frozenset({READ, READ_EVENTS, WATCH, OPERATE}),

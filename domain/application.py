@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.calls import Calls
+from domain.canned_service import CannedResponses
 from domain.chat import Chat
 from domain.conversation import Conversation
 from domain.deliveries import Deliveries
@@ -36,7 +37,9 @@ from domain.values import Identity
 __all__ = ["Clock", "Conversations", "Outcome", "utc_now"]
 
 
-class Conversations(Erasure, Chat, Mail, Calls, Deliveries, Triage, TokenDirectory):
+class Conversations(
+    CannedResponses, Erasure, Chat, Mail, Calls, Deliveries, Triage, TokenDirectory
+):
     """The care desk's application: conversations and the customers they belong to."""
 
     # ------------------------------------------------------------------ reading

@@ -114,6 +114,10 @@ class Conversation(Aggregate):
         self.dm_reach: dict[str, Any] | None = None
         self.mail_ids: list[str] = []  # the case's e-mails, theirs and ours, in event order
         self.wait = Wait()
+        # The care policy's word on the case: each message's classification (by message
+        # id) and the routing rule that last set its team or priority.
+        self.classifications: dict[str, dict[str, Any]] = {}
+        self.routed: dict[str, Any] | None = None
         self._add_message(
             message_id=message_id, channel=channel, external_id=external_id, body=body,
             public=public, published_at=published_at, observed_at=observed_at, sender=sender,
@@ -803,6 +807,86 @@ class Conversation(Aggregate):
     def _unsnooze(self, actor: str, timestamp: datetime) -> None:
         self.status = v.OPEN
         self.snoozed_until = None
+
+    # ------------------------------------------------------------------ care policy
+    def classify_message(
+        self,
+        *,
+        message_id: UUID,
+        label: str,
+        rule: str | None,
+        position: int | None,
+        policy_version: int,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Record what the care policy's classifier made of a message (``rule`` None:
+        no rule matched, the classifier's default label)."""
+        if str(message_id) not in {str(m["id"]) for m in self.messages}:
+            raise InvalidValueError(f"no message {message_id} in this case", field="message_id")
+        self._classify(
+            message_id=message_id, label=label, rule=rule, position=position,
+            policy_version=policy_version, actor=actor, timestamp=timestamp,
+        )  # fmt: skip
+
+    @event("MessageClassified", topic="parley.Conversation.MessageClassified")
+    def _classify(
+        self,
+        message_id: UUID,
+        label: str,
+        rule: str | None,
+        position: int | None,
+        policy_version: int,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.classifications[str(message_id)] = {
+            "label": label, "rule": rule, "position": position,
+            "policy_version": policy_version, "classified_at": timestamp,
+        }  # fmt: skip
+
+    def route(
+        self,
+        *,
+        message_id: UUID,
+        rule: str,
+        position: int,
+        policy_version: int,
+        team: str | None,
+        priority: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        """Record that a routing rule matched a message, and what it set: the team and
+        priority themselves change by the usual events (``Assigned``,
+        ``PriorityChanged``), by the same actor, right after this one."""
+        self._route(
+            message_id=message_id, rule=rule, position=position,
+            policy_version=policy_version, team=team, priority=priority, actor=actor,
+            timestamp=timestamp,
+        )  # fmt: skip
+        if team is not None:
+            self.assign(agent=None, team=team, actor=actor, timestamp=timestamp)
+        if priority is not None:
+            self.change_priority(priority=priority, actor=actor, timestamp=timestamp)
+
+    @event("Routed", topic="parley.Conversation.Routed")
+    def _route(
+        self,
+        message_id: UUID,
+        rule: str,
+        position: int,
+        policy_version: int,
+        team: str | None,
+        priority: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.routed = {
+            "message_id": message_id, "rule": rule, "position": position,
+            "policy_version": policy_version, "team": team, "priority": priority,
+            "routed_at": timestamp,
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ SLA
     def apply_sla(

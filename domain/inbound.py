@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import values as v
 from domain.awaiting import PUBLISHED_MAX_AGE, PUBLISHED_MAX_AHEAD
+from domain.care_service import CarePolicies, message_text
 from domain.conversation import Conversation
 from domain.customer import Customer
 from domain.exceptions import (
@@ -81,7 +82,7 @@ class Contact:
     details: dict[str, Any] | None = None
 
 
-class Inbound(Incidents, SlaUseCases):
+class Inbound(Incidents, SlaUseCases, CarePolicies):
     def open_conversation(
         self,
         *,
@@ -154,13 +155,19 @@ class Inbound(Incidents, SlaUseCases):
         )  # fmt: skip
         self._check_reachable(customer, channel, field="channel")
         message_id = uuid4()
+        care = self._care_decision(message_text(subject, body), channel, customer.tags)
         conversation = Conversation(
             customer_id=customer.id, channel=channel, public=v.is_public(channel),
             subject=subject, message_id=message_id, external_id=external_id, body=body,
             published_at=published, observed_at=now,
             **self._with_account(channel, origin).as_fields(), details=details,
-            sla=self._sla_at_opening(channel, customer.tags), actor=actor, timestamp=now,
+            sla=self._sla_at_opening(
+                channel, customer.tags, care.team if care else None, care.priority if care else None
+            ),
+            actor=actor, timestamp=now,
         )  # fmt: skip
+        # Classified and routed in this save: an inbox never shows the case unsorted.
+        rosters = self._apply_care(conversation, message_id, care, now, opening=True)
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         index += self._thread_index(channel, origin.thread_id, conversation, actor, now)
         cases = self._case_index(customer, conversation, actor, now)
@@ -169,7 +176,7 @@ class Inbound(Incidents, SlaUseCases):
         incidents = self._incident_links(conversation, f"{subject or ''}\n{body}", now)
         extra = {"created": True, "customer_id": customer.id, "message_id": message_id}
         return self._save(
-            customer, *identity_claims, conversation, *index, cases, *incidents,
+            customer, *identity_claims, conversation, *rosters, *index, cases, *incidents,
             claim=claim, response=self._outcome(conversation, **extra),
         )  # fmt: skip
 
@@ -325,10 +332,15 @@ class Inbound(Incidents, SlaUseCases):
             published_at=published, actor=actor, timestamp=now,
             origin=self._with_account(channel, origin), details=details,
         )  # fmt: skip
+        rosters = []
+        if recorded and self.care_policy() is not None:  # no customer load without one
+            customer = self.customer_of(conversation.customer_id)
+            care = self._care_decision(body, channel, customer.tags)
+            rosters = self._apply_care(conversation, message_id, care, now, opening=False)
         index = self._inbound_index(channel, external_id, conversation, message_id, actor, now)
         extra = {"created": recorded, "message_id": message_id if recorded else None}
         return self._save(
-            conversation, *(index if recorded else []),
+            conversation, *rosters, *(index if recorded else []),
             claim=claim, expected_version=expected_version,
             response=self._outcome(conversation, **extra),
         )  # fmt: skip

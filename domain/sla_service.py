@@ -169,13 +169,22 @@ class SlaUseCases(CustomerDirectory):
         )
 
     # ------------------------------------------------------------------ cases
-    def _sla_at_opening(self, channel: str, customer_tags: Sequence[str]) -> dict[str, Any]:
+    def _sla_at_opening(
+        self,
+        channel: str,
+        customer_tags: Sequence[str],
+        team: str | None = None,
+        priority: str | None = None,
+    ) -> dict[str, Any]:
         """What a case opening now on ``channel`` is promised: the ``sla`` of its
-        ``Opened`` event (the rules see it as it opens: its channel and its customer's
-        tags; no priority, tags or team yet)."""
+        ``Opened`` event (the rules see it as it opens: its channel, its customer's tags,
+        and the team and priority the care policy's routing gives it; no tags yet)."""
         policy_id, version, spec = self._choose(
-            CaseFacts(channel=channel, customer_tags=customer_tags)
-        )
+            CaseFacts(
+                channel=channel, customer_tags=customer_tags, team=team,
+                priority=priority or "none",
+            )
+        )  # fmt: skip
         return {
             "policy_id": policy_id, "policy_version": version, "policy_name": spec.name,
             "terms": spec.terms.to_dict(),

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 from domain.conversation import Conversation
 from domain.idempotency import Claim
 from domain.outcome import Outcome
-from domain.service import Service
+from domain.roster_service import ROUND_ROBIN_ACTOR, Rosters
 
 
 class _Unchanged:
@@ -26,7 +26,7 @@ class _Unchanged:
 UNCHANGED: Final = _Unchanged()  # an assignment field left as it is
 
 
-class Triage(Service):
+class Triage(Rosters):
     def _conversation(self, conversation_id: UUID, expected_version: int | None) -> Conversation:
         conversation = self._load(Conversation, conversation_id)
         self._check_version(conversation, expected_version)
@@ -47,9 +47,15 @@ class Triage(Service):
         public methods; rules are the aggregate's, so this stays a thin use case.
         """
         conversation = self._conversation(conversation_id, expected_version)
-        command(conversation, self.clock())
+        team, now = conversation.team, self.clock()
+        command(conversation, now)
+        rosters = []
+        if conversation.pending_events:  # a case resolved or given away frees its agent
+            actor = getattr(conversation.pending_events[-1], "actor", ROUND_ROBIN_ACTOR)
+            rosters = self._released(conversation, team, actor, now)
         return self._save(
             conversation,
+            *rosters,
             claim=claim,
             expected_version=expected_version,
             response=self._outcome(conversation, **extra),

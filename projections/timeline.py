@@ -63,6 +63,12 @@ def _what(event: Any) -> str:
         ),
         "AutomatedMessageReceived": lambda e: f"{e.kind.replace('_', ' ')} received",
         "ChatEnded": lambda e: "the visitor left the chat",
+        "MessageClassified": lambda e: (
+            f"classified {e.label} ("
+            + (f"rule {e.rule}" if e.rule else "default")
+            + f", care policy v{e.policy_version})"
+        ),
+        "Routed": lambda e: f"routed by rule {e.rule} (care policy v{e.policy_version})",
         "DmReachRecorded": _dm_reach,
     }.get(kind)
     return say(event) if say is not None else kind

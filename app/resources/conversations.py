@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import current_app, request
+
 from app.apidoc import CONVERSATION_LINKS, Blueprint
 from app.auth import current_principal, may_read_notes, requires
 from app.schemas import conversations as s
@@ -142,8 +144,31 @@ def receive_message(data: dict[str, Any], conversation_id: UUID) -> Any:
 @blp.arguments(s.QueueReplySchema)
 @blp.write("queueReply", 202, s.ReplyQueuedSchema, description="queued; delivery is recorded later")
 def queue_reply(data: dict[str, Any], conversation_id: UUID) -> Any:
-    """Queue an agent reply (acknowledgement, answer or follow_up) for delivery"""
-    return _run("queue_reply", conversation_id, status=202, **data)
+    """Queue an agent reply (acknowledgement, answer or follow_up) for delivery
+
+    The text is `body`, or a canned response (`canned_response_id`) rendered for the
+    case: `$customer_name`, `$case_link` and `$incident_links` are filled in, its other
+    variables come from `variables`; one it uses that is not given, or one given that it
+    does not use, is 422 naming `variables.<name>`.
+    """
+    if "canned_response_id" not in data:
+        return _run("queue_reply", conversation_id, status=202, **data)
+    return _run(
+        "queue_canned_reply",
+        conversation_id,
+        status=202,
+        case_link=case_link(conversation_id),
+        **{"variables": {}, **data},
+    )
+
+
+def case_link(conversation_id: UUID) -> str:
+    """A case's link, as canned responses give it (``PARLEY_CASE_LINK``, ``{id}`` the
+    case's id; else the API's own URL of the case)."""
+    settings = current_app.config["PARLEY_SETTINGS"]
+    base = (settings.public_url or request.host_url).rstrip("/")
+    template = settings.case_link or f"{base}/v1/conversations/{{id}}"
+    return str(template).replace("{id}", str(conversation_id))
 
 
 @blp.route("/<uuid:conversation_id>/channel-switches", methods=["POST"])

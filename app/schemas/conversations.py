@@ -6,7 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.schemas.care import ClassificationSchema, RoutedSchema
 from app.schemas.common import (
+    BODY_MAX,
     IdentitySchema,
     OutcomeSchema,
     StrictSchema,
@@ -15,10 +17,19 @@ from app.schemas.common import (
     body_field,
     channel_field,
 )
-from app.schemas.sla import ConversationSlaSchema
+from app.schemas.sla import ConversationSlaSchema, Whole
+from app.spec_rules import VARIABLE_NAME
 from domain import values as v
 
 NAME = validate.Length(min=1, max=100)
+MAX_VARIABLES = 50
+
+
+def _at_most_variables(value: dict[str, Any]) -> None:
+    if len(value) > MAX_VARIABLES:
+        raise ValidationError(f"at most {MAX_VARIABLES}")
+
+
 EXTERNAL_ID = validate.Length(min=1, max=998)  # RFC 5322 caps a header line at 998
 
 
@@ -64,7 +75,25 @@ class MessageRecordedSchema(OutcomeSchema):
 
 
 class QueueReplySchema(StrictSchema):
-    body = body_field()
+    """The text, or a canned response to render (with its variables): one of the two."""
+
+    body = fields.String(
+        validate=validate.Length(min=1, max=BODY_MAX),
+        metadata={"description": "the reply's text (or give `canned_response_id`)"},
+    )
+    canned_response_id = fields.UUID(
+        metadata={"description": "render this canned response as the reply's text"}
+    )
+    variables = fields.Dict(
+        keys=fields.String(validate=Whole(VARIABLE_NAME, error="a variable's name ($name)")),
+        values=fields.String(validate=validate.Length(max=1000)),
+        validate=_at_most_variables,
+        metadata={
+            "description": "the canned response's own variables ($order_id ...); "
+            "customer_name, case_link and incident_links are filled in by the system",
+            "maxProperties": MAX_VARIABLES,
+        },
+    )
     kind = fields.String(load_default="answer", validate=validate.OneOf(v.REPLY_KINDS))
     channel = channel_field(
         load_default=None, metadata={"description": "default: the conversation's current channel"}
@@ -76,6 +105,13 @@ class QueueReplySchema(StrictSchema):
             " the brand and send a DM (the text is in docs/api.md), so the case can move to DM"
         },
     )
+
+    @validates_schema
+    def text_or_canned(self, data: dict[str, Any], **kwargs: object) -> None:
+        if ("body" in data) == ("canned_response_id" in data):
+            raise ValidationError("give body or canned_response_id (one)", field_name="body")
+        if "variables" in data and "canned_response_id" not in data:
+            raise ValidationError("variables fill a canned response", field_name="variables")
 
 
 class ReplyQueuedSchema(OutcomeSchema):
@@ -185,6 +221,11 @@ class MessageSchema(Schema):
     thread_id = fields.String(allow_none=True)
     in_reply_to = fields.String(allow_none=True)
     details = fields.Nested(MessageDetailsSchema, allow_none=True)
+    classification = fields.Nested(
+        ClassificationSchema,
+        allow_none=True,
+        metadata={"description": "the care policy's label for it (null: not classified)"},
+    )
 
 
 class AutomatedMessageSchema(Schema):
@@ -349,8 +390,17 @@ class ConversationSchema(Schema):
         ConversationSlaSchema,
         metadata={"description": "the SLA policy pinned on the case, and its breaches on record"},
     )
+    routed = fields.Nested(
+        RoutedSchema,
+        allow_none=True,
+        metadata={"description": "the care policy's routing rule that last set team or priority"},
+    )
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "messages":  # each with the care policy's classification of it
+            return [
+                {**m, "classification": obj.classifications.get(str(m["id"]))} for m in obj.messages
+            ]
         if attr == "sla":  # made of two of the case's attributes
             return {
                 "policy": obj.sla_policy_or_default,

@@ -372,6 +372,38 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "policy_version",
     ),
     "parley.Conversation.SlaAtRisk": ("metric", "seq", "at", "deadline"),
+    # the care policy's word on a message: its own rule names and labels, no customer text
+    "parley.Conversation.MessageClassified": (
+        "message_id",
+        "label",
+        "rule",
+        "position",
+        "policy_version",
+    ),
+    "parley.Conversation.Routed": (
+        "message_id",
+        "rule",
+        "position",
+        "policy_version",
+        "team",
+        "priority",
+    ),
+    # the care policy: the brand's rules (keywords, teams), written by its supervisors
+    "parley.CarePolicy.Adopted": ("rules",),
+    "parley.CarePolicy.Revised": ("rules",),
+    # canned responses: the brand's stock texts (variables stay placeholders in them)
+    "parley.CannedResponse.Written": ("spec",),
+    "parley.CannedResponse.Revised": ("spec",),
+    "parley.CannedResponse.Deleted": (),
+    "parley.CannedResponseBook.Opened": (),
+    "parley.CannedResponseBook.Entered": ("canned_response_id", "team"),
+    "parley.CannedResponseBook.Removed": ("canned_response_id",),
+    # rosters: the brand's agents, their shifts and the cases handed to them
+    "parley.TeamRoster.Started": ("team",),
+    "parley.TeamRoster.AgentRostered": ("agent", "capacity", "shift"),
+    "parley.TeamRoster.AgentRemoved": ("agent",),
+    "parley.TeamRoster.CaseHandedOut": ("agent", "conversation_id"),
+    "parley.TeamRoster.CaseReleased": ("agent", "conversation_id", "reason"),
     # SLA policies: the brand's promises; ``notify`` holds its own supervisors' addresses
     "parley.SlaPolicy.Defined": ("spec",),
     "parley.SlaPolicy.Revised": ("spec",),
@@ -413,11 +445,22 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
 
     from eventsourcing.domain import Aggregate
 
-    from domain import access, conversation, customer, idempotency, indexes, sla_policy
+    from domain import (
+        access,
+        canned,
+        care_policy,
+        conversation,
+        customer,
+        idempotency,
+        indexes,
+        roster,
+        sla_policy,
+    )
 
     aggregates = [
         conversation.Conversation, customer.Customer, idempotency.IdempotencyKey,
-        sla_policy.SlaPolicy, sla_policy.SlaPolicyBook,
+        sla_policy.SlaPolicy, sla_policy.SlaPolicyBook, care_policy.CarePolicy,
+        canned.CannedResponse, canned.CannedResponseBook, roster.TeamRoster,
         *(a for m in (indexes, access) for a in vars(m).values()
           if isinstance(a, type) and issubclass(a, Aggregate) and a is not Aggregate),
     ]  # fmt: skip

@@ -230,7 +230,8 @@ def test_sla_events_as_stored_today_load(application: Conversations) -> None:
 
 
 FIXTURE_V6 = Path(__file__).parent / "fixtures" / "events_v6.json"
-LATER_FIXTURES = (FIXTURE_V5, FIXTURE_V6)  # event types added after v3, each in its own
+FIXTURE_V7 = Path(__file__).parent / "fixtures" / "events_v7.json"
+LATER_FIXTURES = (FIXTURE_V5, FIXTURE_V6, FIXTURE_V7)  # event types added after v3, each in its own
 
 
 def test_care_playbook_events_as_stored_today_load(application: Conversations) -> None:
@@ -246,3 +247,30 @@ def test_care_playbook_events_as_stored_today_load(application: Conversations) -
     assert case.dm_reach is not None
     assert (case.dm_reach["receives_dms"], case.dm_reach["source"]) == (False, "delivery")
     assert case.dm_reach["requirement"] == "follows_brand_or_open_dms"
+
+
+def test_care_policy_events_as_stored_today_load(application: Conversations) -> None:
+    """``fixtures/events_v7.json`` (``python -m tests.support.care_fixture``): the care
+    policy's versions, a case classified, routed and handed out round-robin, canned
+    responses and a roster; a later version must read them."""
+    fixture = json.loads(FIXTURE_V7.read_text())
+    insert_stored(application, fixture["events"])
+
+    case = application.get_conversation(UUID(fixture["case"]))
+
+    assert [v["version"] for v in application.care_rule_versions()] == [1, 2]
+    assert application.care_rules_at()["rules"]["routing"][0]["team"] == "care"
+    labels = [case.classifications[str(m["id"])]["label"] for m in case.messages]
+    assert labels == ["complaint", "other"]
+    assert (case.team, case.priority) == ("care", "medium")
+    assert case.routed is not None and case.routed["rule"] == "complaints"
+    canned = application.get_canned_response(UUID(fixture["canned"]))
+    assert [v["spec"]["body"] for v in canned.versions] == [
+        "Sorry $customer_name, see $case_link", "Sorry, $customer_name.",
+    ]  # fmt: skip
+    assert application.get_canned_response(UUID(fixture["deleted"])).deleted
+    assert [c.id for c in application.list_canned_responses()] == [canned.id]
+    roster = application.get_roster("care")
+    assert list(roster.agents) == ["ann", "bob"] and roster.last_assigned == case.assignee
+    assert roster.agents["ann"]["shift"]["time_zone"] == "Europe/London"
+    assert all(not a["open"] for a in roster.agents.values())  # the case was resolved

@@ -13,8 +13,8 @@ matched on the problem document's ``type`` and the field it names, so that any o
 422 or 412 still fails the run.
 
 ``use_after_free`` expects every read under a path to be 404 once a DELETE of it
-succeeded. :data:`KEPT_AFTER_DELETE` names the one DELETE that, by design, keeps what it
-deletes readable. Nothing else is filtered: every other check, and every other refusal
+succeeded. :data:`KEPT_AFTER_DELETE` names the DELETEs that, by design, keep what they
+delete readable. Nothing else is filtered: every other check, and every other refusal
 of valid data, fails the run as schemathesis reports it.
 """
 
@@ -102,6 +102,28 @@ for _route in ("POST /v1/sla/policies", "PUT /v1/sla/policies/{policy_id}"):
         (_route, 422, "invalid-value", "calendar.hours."): "a day's periods overlap, or one "
         "ends before it starts: an order between two parts of a string, or of two strings",
     }
+# The care policy's rules that JSON Schema cannot state (domain.care_rules).
+UNEXPRESSIBLE |= {
+    ("PUT /v1/care-policy/rules", 422, "invalid-value", "classifier.rules."): "a pattern "
+    "must compile as a regular expression, a rule needs keywords or a pattern (one of two "
+    "optional properties), rule names are unique, a keyword needs a letter or digit "
+    "(Unicode's, which a pattern's \\w is not)",
+    ("PUT /v1/care-policy/rules", 422, "invalid-value", "routing."): "a routing rule sets a "
+    "team or a priority (one of two optional properties), names are unique, a keyword "
+    "needs a letter or digit",
+    ("POST /v1/conversations/{conversation_id}/replies", 422, "invalid-value", "variables."): (
+        "the variables a canned response's text uses: its state"
+    ),
+    ("PUT /v1/teams/{team}/agents/{agent}", 422, "invalid-value", "shift.time_zone"): "whether "
+    "a name is in the tz database is the server's tzdata, not a pattern",
+    ("PUT /v1/teams/{team}/agents/{agent}", 422, "invalid-value", "shift.hours."): "a day's "
+    "periods overlap, or one ends before it starts: an order between two parts of a string",
+    ("POST /v1/canned-responses", 422, "invalid-value", "body"): "a lone `$` in the text: "
+    "string.Template's grammar, not a pattern",
+    ("PUT /v1/canned-responses/{canned_response_id}", 422, "invalid-value", "body"): (
+        "a lone `$` in the text: string.Template's grammar, not a pattern"
+    ),
+}
 
 
 def _problem(response: Any) -> dict[str, Any]:
@@ -128,6 +150,9 @@ def why_refused(operation: str, response: Any) -> str | None:
 
 # The deleting operation: why what it deleted is still there to read.
 KEPT_AFTER_DELETE: dict[str, str] = {
+    "DELETE /v1/canned-responses/{canned_response_id}": "a deleted canned response can no "
+    "longer be used, but it and its versions stay readable (`deleted: true`): replies made "
+    "from it are explained by it",
     "DELETE /v1/sla/policies/{policy_id}": "deleting a policy retires it: it applies to no "
     "new case, but it and its versions stay readable (`retired: true`), because cases keep "
     "the version they were promised and reports restate them",

@@ -9,7 +9,8 @@ exit 0.
 What the run is told beyond the document:
 
 - a supervisor's token (``Authorization`` on every request);
-- ids of customers, conversations and an SLA policy seeded before the run, as
+- ids of customers, conversations, an SLA policy, a canned response and a team with a
+  roster, seeded before the run, as
   dictionaries for the path parameters, so most requests reach a real aggregate instead
   of a 404;
 - ``timeout=0.2`` for ``/v1/stream``, so each stream ends at once instead of after the
@@ -135,9 +136,9 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 follower.wait(timeout=5)
 
 
-def _seed(served: Served) -> tuple[list[str], list[str], list[str]]:
-    """Customers with an identity of each kind, a conversation on every channel, and an
-    SLA policy."""
+def _seed(served: Served) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Customers with an identity of each kind, a conversation on every channel, an SLA
+    policy, the care policy's rules, a team's roster and a canned response."""
     headers = {"Authorization": f"Bearer {served.token}"}
 
     def post(path: str, body: dict[str, object]) -> str:
@@ -175,10 +176,23 @@ def _seed(served: Served) -> tuple[list[str], list[str], list[str]]:
         "conditions": {"channels": ["chat"]},
         "targets": [{"metric": "first_response", "seconds": 120}],
     }
-    return customers, conversations, [post("/v1/sla/policies", policy)]
+    policies = [post("/v1/sla/policies", policy)]
+    rules = {"routing": [{"name": "complaints", "classifications": ["complaint"], "team": "care"}]}
+    saved = requests.put(served.base + "/v1/care-policy/rules", json=rules, headers=headers,
+                         timeout=TIMEOUT)  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    rostered = requests.put(
+        served.base + "/v1/teams/care/agents/ann", json={"capacity": 5, "shift": {}},
+        headers=headers, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert rostered.status_code == 200, rostered.text
+    canned = {"name": "Thanks", "team": "care", "body": "Thanks, $customer_name!"}
+    return customers, conversations, policies, [post("/v1/canned-responses", canned)]
 
 
-def _config(customers: list[str], conversations: list[str], policies: list[str]) -> str:
+def _config(
+    customers: list[str], conversations: list[str], policies: list[str], canned: list[str]
+) -> str:
     """schemathesis.toml: top-level keys first (after a table header a key is the table's)."""
     return f"""\
 hooks = {json.dumps(str(HOOKS))}
@@ -192,6 +206,15 @@ values = {json.dumps(conversations)}
 [dictionaries.policies]
 values = {json.dumps(policies)}
 
+[dictionaries.canned]
+values = {json.dumps(canned)}
+
+[dictionaries.teams]
+values = ["care"]
+
+[dictionaries.agents]
+values = ["ann"]
+
 [parameters]
 "path.customer_id" = {{ dictionary = "customers", probability = 0.9 }}
 "path.conversation_id" = {{ dictionary = "conversations", probability = 0.9 }}
@@ -201,6 +224,10 @@ values = {json.dumps(policies)}
 "path.policy_id" = {{ dictionary = "policies", probability = 0.9 }}
 "body.policy_id" = {{ dictionary = "policies", probability = 0.5 }}
 "query.policy" = {{ dictionary = "policies", probability = 0.5 }}
+"path.canned_response_id" = {{ dictionary = "canned", probability = 0.9 }}
+"body.canned_response_id" = {{ dictionary = "canned", probability = 0.5 }}
+"path.team" = {{ dictionary = "teams", probability = 0.8 }}
+"path.agent" = {{ dictionary = "agents", probability = 0.6 }}
 # /v1/stream holds the connection until `timeout` seconds (default 300): end it at once.
 "query.timeout" = 0.2
 """
