@@ -129,11 +129,11 @@ def test_readme_tour(served: Served) -> None:
     answer = post("/replies", {"body": "Your parcel is at the depot; it arrives tomorrow."}, 202)
     assert answer["channel"] == "x_dm" and answer["public"] is False
     resolved = post("/resolve", {"resolution": "answered"})
-    assert resolved["version"] == 6
+    assert resolved["version"] == 7
 
     state = requests.get(base, headers=served.headers, timeout=TIMEOUT)
     assert state.status_code == 200
-    assert state.headers["ETag"] == '"6"'
+    assert state.headers["ETag"] == '"7"'
 
     history = requests.get(base + "/events", headers=served.headers, timeout=TIMEOUT)
     assert history.status_code == 200, history.text
@@ -143,10 +143,11 @@ def test_readme_tour(served: Served) -> None:
         "ReplyQueued",
         "Assigned",
         "ChannelSwitched",
+        "DmReachRecorded",  # what the DM needs of the customer, recorded with the move
         "ReplyQueued",
         "Resolved",
     ]
-    assert [e["version"] for e in items] == [1, 2, 3, 4, 5, 6]
+    assert [e["version"] for e in items] == [1, 2, 3, 4, 5, 6, 7]
     assert {e["actor"] for e in items} == {"agent:alice"}
     assert history.json()["next_cursor"] is None
 
