@@ -44,7 +44,7 @@ COLUMNS = (
     "updated_at",
     "version", "position",
     "sla_breached", "sla_at_risk", "sla_policy_id", "sla_policy_version", "sla_state",
-    "resolved_on", "followed_up", "follow_ups", "follow_up_owed",
+    "resolved_on", "followed_up", "follow_ups", "follow_up_owed", "classification",
 )  # fmt: skip
 
 
@@ -54,8 +54,9 @@ class Inbox(Projection):
     # customer's time by domain.awaiting (event order; published_at held to a window);
     # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one);
     # 5: calls, bounces, and e-mail previews without the quoted earlier mail; 6: due
-    # times by the case's SlaClock, sla_breached, sla_at_risk, follow_up_owed
-    version = 6
+    # times by the case's SlaClock, sla_breached, sla_at_risk, follow_up_owed; 7: the
+    # classification of the case's latest classified message, and routing moves the version
+    version = 7
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -71,7 +72,7 @@ class Inbox(Projection):
             " sla_breached INTEGER NOT NULL, sla_at_risk INTEGER NOT NULL,"
             " sla_policy_id TEXT NOT NULL, sla_policy_version INTEGER NOT NULL,"
             " sla_state TEXT NOT NULL, resolved_on TEXT, followed_up INTEGER NOT NULL,"
-            " follow_ups TEXT NOT NULL, follow_up_owed INTEGER NOT NULL,"
+            " follow_ups TEXT NOT NULL, follow_up_owed INTEGER NOT NULL, classification TEXT,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
             # The default view (open and snoozed: active = 1) and a view of one status are
             # each one index range already in the inbox's order: a page reads 50 index
@@ -214,6 +215,7 @@ class Inbox(Projection):
             "resolved_on": None,
             "followed_up": 0,
             "follow_ups": "[]",
+            "classification": None,
         }
         key = row["conversation_id"]
         ctx.rows["inbox"].put(key, self._derive(row, clocks(ctx)[key]))
@@ -303,6 +305,13 @@ class Inbox(Projection):
         self._update(ctx, position, event)
 
     def on_Conversation_DmReachRecorded(self, ctx: Context, position: int, event: Any) -> None:
+        self._update(ctx, position, event)
+
+    def on_Conversation_MessageClassified(self, ctx: Context, position: int, event: Any) -> None:
+        """The care policy's label of a message: the inbox shows the latest one's."""
+        self._update(ctx, position, event, classification=event.label)
+
+    def on_Conversation_Routed(self, ctx: Context, position: int, event: Any) -> None:
         self._update(ctx, position, event)
 
     def on_Conversation_ReplyDispatched(self, ctx: Context, position: int, event: Any) -> None:
@@ -447,7 +456,7 @@ def query_inbox(
 
     ``filters``: status (a list; default: open and snoozed), assignee, team, channel (the current
     one), priority, tag, awaiting, assigned (true/false), sla (breached, at_risk or ok),
-    follow_up_owed (true/false).
+    follow_up_owed (true/false), classification (the latest message's label).
     """
     where, params = _where(filters)
     status_where, status_params = list(where), list(params)
@@ -507,6 +516,9 @@ def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
              "at_risk": "i.sla_breached = 0 AND i.sla_at_risk = 1",
              "ok": "i.sla_breached = 0 AND i.sla_at_risk = 0"}[sla]
         )  # fmt: skip
+    if filters.get("classification") is not None:
+        where.append("i.classification = ?")
+        params.append(filters["classification"])
     if filters.get("follow_up_owed") is not None:
         where.append("i.follow_up_owed = ?")
         params.append(int(filters["follow_up_owed"]))

@@ -7,6 +7,7 @@ from webargs.fields import DelimitedList
 
 from app.schemas.common import MAX_POSITION, StrictSchema, UTCDateTime
 from domain import values as v
+from domain.care_rules import LABELS
 
 BAD_CURSOR = "not a cursor of this inbox: pass a page's next_cursor as it is"
 
@@ -57,6 +58,11 @@ class InboxQueryArgsSchema(MinPositionArgs):
     follow_up_owed = fields.Boolean(
         metadata={"description": "true: begun in public, resolved elsewhere, and no public"
                   " follow-up delivered where it began since"}
+    )  # fmt: skip
+    classification = fields.String(
+        validate=validate.OneOf(LABELS),
+        metadata={"description": "the care policy's label of the case's latest classified"
+                  " message"},
     )  # fmt: skip
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(
@@ -111,6 +117,11 @@ class InboxItemSchema(Schema):
     follow_up_owed = fields.Boolean(
         metadata={"description": "begun in public, resolved on another channel, and no"
                   " public follow-up delivered where it began since"}
+    )  # fmt: skip
+    classification = fields.String(
+        allow_none=True,
+        metadata={"description": "praise, complaint, question or other: the care policy's"
+                  " label of the latest classified message (null: none classified)"},
     )  # fmt: skip
 
 

@@ -456,3 +456,33 @@ def test_a_case_resolved_in_private_owes_a_public_follow_up_in_the_inbox_and_its
     assert inbox(client, agent, status="resolved", follow_up_owed="true")["items"] == []
     view = client.get(f"/v1/conversations/{cid}", headers=agent).get_json()
     assert view["follow_up_owed"] is False
+
+
+def test_the_inbox_shows_each_cases_classification_filters_on_it_and_keeps_its_version(
+    client, auth, clock, flask_app
+):  # type: ignore[no-untyped-def]
+    rules = {
+        "classifier": {
+            "rules": [{"name": "thanks", "label": "praise", "keywords": ["thanks"]}],
+            "default": "complaint",
+        },
+        "routing": [{"name": "praise", "classifications": ["praise"], "priority": "low"}],
+    }
+    saved = client.put("/v1/care-policy/rules", json=rules, headers=auth("supervisor"))
+    assert saved.status_code == 200, saved.get_json()
+    agent = auth("agent")
+    happy = open_case(client, agent, "x_public", body="@brand thanks, it arrived!")["id"]
+    angry = open_case(client, agent, "email", body="It never came")["id"]
+    project(flask_app)
+
+    praise = inbox(client, agent, classification="praise")["items"]
+    complaints = inbox(client, agent, classification="complaint")["items"]
+
+    assert [i["conversation_id"] for i in praise] == [happy]
+    assert [i["conversation_id"] for i in complaints] == [angry]
+    view = client.get(f"/v1/conversations/{happy}", headers=agent).get_json()
+    assert praise[0]["classification"] == "praise" and praise[0]["priority"] == "low"
+    assert praise[0]["version"] == view["version"]  # routing and classifying both counted
+    assert inbox(client, agent, classification="question")["items"] == []
+    refused = client.get("/v1/inbox", query_string={"classification": "rant"}, headers=agent)
+    assert "classification" in error_fields(assert_problem(refused, 422))
