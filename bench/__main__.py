@@ -9,7 +9,7 @@ Calls the benchmarks' own functions in this process (``bench.ingest``,
 rows (:class:`bench.results.Result`) with the ratio to their ceiling and issue 13's goal;
 prints the table to stdout, progress to stderr, and writes the rows to ``--out`` as JSON.
 ``--quick`` is a small size of everything (under five minutes for both stores on two
-cores); without it each benchmark runs at its own default size (about an hour and a half).
+cores); without it each benchmark runs at its own default size (well over an hour).
 """
 
 from __future__ import annotations
