@@ -1,1 +1,1 @@
-"""Benchmarks (scripts, not tests): ``python -m bench.ingest``."""
+"""Benchmarks (scripts, not tests): ``python -m bench`` runs them all, ``python -m bench.ingest`` one."""

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import requests
 
-from bench.channels import free_port, latency_figure, redis_url, rig, rq_noop
+from bench.channels import free_port, latency_figure, percentile, redis_url, rig, rq_noop
 from bench.stores import KINDS, describe_machine, fresh_store
 from domain.values import Identity
 from workers.polling import Cursors, XPoller
@@ -79,14 +79,23 @@ def settings_for(store: dict[str, str], x_url: str) -> dict[str, str]:
 
 
 def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
+    return measure(kind, n, directory)[0]
+
+
+def measure(
+    kind: str, n: int, directory: Path
+) -> tuple[list[tuple[str, str, str]], dict[str, float]]:
+    """The rows as printed, and the same figures as numbers (for ``python -m bench``)."""
     rows: list[tuple[str, str, str]] = []
+    figures: dict[str, float] = {}
     with (
         standin() as x_url,
         fresh_store(kind, directory, "deliveries") as store,
         rig(settings_for(store, x_url)) as bench,
     ):
         ctx, client = bench.ctx, bench.client
-        rows.append((kind, "rq no-op", f"{rq_noop(bench.connection, n):,.0f} jobs/s"))
+        figures["rq_noop"] = rq_noop(bench.connection, n)
+        rows.append((kind, "rq no-op", f"{figures['rq_noop']:,.0f} jobs/s"))
 
         headers = bench.headers("agent")
         cases = []
@@ -112,6 +121,10 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
         )
         elapsed = time.perf_counter() - started
         latencies = bench.latencies(cases)
+        figures.update(deliver=n / elapsed, delivered=len(latencies))
+        if latencies:
+            figures.update(latency_p50=percentile(latencies, 0.5),
+                           latency_p99=percentile(latencies, 0.99))  # fmt: skip
         rows.append((kind, "deliver", f"{n / elapsed:,.0f} replies/s, {latency_figure(latencies)}"))
 
         events = [
@@ -129,6 +142,7 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
             "Content-Type": "application/json", "x-twitter-webhooks-signature": signature})  # fmt: skip
         webhook = time.perf_counter() - started
         assert answer.get_json()["recorded"] == n, answer.get_json()
+        figures["webhook"] = n / webhook
         rows.append((kind, "webhook", f"{n / webhook:,.0f} tweets/s (one delivery of {n})"))
 
         for i in range(n):
@@ -139,10 +153,11 @@ def run_store(kind: str, n: int, directory: Path) -> list[tuple[str, str, str]]:
         started = time.perf_counter()
         recorded = poller.mentions()
         poll = time.perf_counter() - started
+        figures["poll"] = recorded / poll
         rows.append(
             (kind, "poll", f"{recorded / poll:,.0f} tweets/s ({recorded} new, pages of 100)")
         )
-    return rows
+    return rows, figures
 
 
 def main(argv: list[str] | None = None) -> None:

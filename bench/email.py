@@ -44,7 +44,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 
-from bench.channels import free_port, latency_figure, redis_url, rig, rq_noop
+from bench.channels import free_port, latency_figure, percentile, redis_url, rig, rq_noop
 from bench.stores import KINDS, describe_machine, fresh_store
 from workers.email_inbound import mail_contact, parse_mail
 
@@ -119,7 +119,13 @@ Row = tuple[str, str, str, str, str]  # store, path, figure, ceiling, ratio
 
 
 def run_store(kind: str, n: int, directory: Path) -> list[Row]:
+    return measure(kind, n, directory)[0]
+
+
+def measure(kind: str, n: int, directory: Path) -> tuple[list[Row], dict[str, float]]:
+    """The rows as printed, and the same figures as numbers (for ``python -m bench``)."""
     rows: list[Row] = []
+    figures: dict[str, float] = {}
     mail_dir = directory / "mail"
     with (
         sink(mail_dir) as port,
@@ -150,12 +156,17 @@ def run_store(kind: str, n: int, directory: Path) -> list[Row]:
         elapsed = time.perf_counter() - started
         latencies = bench.latencies(cases)
         rate = len(latencies) / elapsed
+        figures.update(rq_noop=noop, deliver=rate, delivered=len(latencies), refused=refused)
+        if latencies:
+            figures.update(latency_p50=percentile(latencies, 0.5),
+                           latency_p99=percentile(latencies, 0.99))  # fmt: skip
         note = "" if done and not refused else f", {refused} refused, gave up after {elapsed:.0f} s"
         rows.append((
             kind, "deliver email", f"{rate:,.1f} e-mails/s, {latency_figure(latencies)}{note}",
             f"{noop:,.0f} jobs/s (rq no-op)", f"{rate / noop:.2f}",
         ))  # fmt: skip
         files, ids = sink_check(mail_dir)
+        figures.update(files=files, message_ids=ids)
         rows.append((kind, "sink check", f"{files} .eml files, {ids} distinct Message-IDs"
                      f" (of {n})", "", ""))  # fmt: skip
 
@@ -164,6 +175,7 @@ def run_store(kind: str, n: int, directory: Path) -> list[Row]:
         for raw in mails:
             parse_mail(raw)
         parse = n / (time.perf_counter() - started)
+        figures["parse"] = parse
         size = sum(map(len, mails)) / n / 1024
         rows.append((kind, "parse alone", f"{parse:,.0f} msgs/s ({size:.1f} kB avg)", "", ""))
 
@@ -174,11 +186,12 @@ def run_store(kind: str, n: int, directory: Path) -> list[Row]:
             answer = client.post("/webhooks/email", data=raw, headers=headers)
             recorded += answer.status_code == 200 and answer.get_json()["result"] == "recorded"
         webhook = n / (time.perf_counter() - started)
+        figures.update(webhook=webhook, recorded=recorded)
         rows.append((
             kind, "webhook email", f"{webhook:,.0f} msgs/s ({recorded} of {n} recorded)",
             f"{parse:,.0f} msgs/s (parse alone)", f"{webhook / parse:.2f}",
         ))  # fmt: skip
-    return rows
+    return rows, figures
 
 
 def main(argv: list[str] | None = None) -> None:
