@@ -8,17 +8,14 @@ roster, a case handed out round-robin and released), stored unsealed so the fixt
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings, event_store_env
 from domain.application import Conversations
-from domain.privacy import new_master_key
 from domain.values import Identity
 from tests.support.sealed_fixture import INTEGRATION, SUPERVISOR, SteppingClock
+from tests.support.sla_fixture import write_fixture
 
 RULES: dict[str, Any] = {
     "classifier": {
@@ -67,26 +64,7 @@ def workload(app: Conversations, clock: SteppingClock) -> dict[str, str]:
     return {"case": str(opened.id), "canned": str(canned.id), "deleted": str(gone.id)}
 
 
-def write(path: Path) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        settings = Settings.from_env({"PARLEY_SQLITE_PATH": f"{folder}/parley.sqlite",
-                                      "PARLEY_MASTER_KEY": new_master_key()})  # fmt: skip
-        clock = SteppingClock()
-        app = Conversations(
-            env=event_store_env(settings, create_tables=True), clock=clock,
-            seal_personal_data=False,
-        )  # fmt: skip
-        ids = workload(app, clock)
-        events = [
-            {"originator_id": str(n.originator_id), "originator_version": n.originator_version,
-             "topic": n.topic, "state": n.state.decode()}
-            for n in app.recorder.select_notifications(start=1, limit=10_000)
-        ]  # fmt: skip
-        app.close()
-    fixture = {"stored_by": "the care policy: its rules, and a case classified and routed",
-               **ids, "events": events}  # fmt: skip
-    path.write_text(json.dumps(fixture, indent=1) + "\n")
-
-
 if __name__ == "__main__":
-    write(Path(sys.argv[1]))
+    write_fixture(
+        Path(sys.argv[1]), workload, "the care policy: its rules, and a case classified and routed"
+    )
