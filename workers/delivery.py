@@ -55,6 +55,14 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=BACKOFF[min(attempt, len(BACKOFF)) - 1])
 
 
+def retry_time(error: DeliveryError, now: datetime, attempt: int) -> datetime | None:
+    """When a failed attempt is tried again: at the channel's rate-limit reset, after the
+    backoff, or never (a permanent failure)."""
+    if not error.retryable:
+        return None
+    return error.reset_at if isinstance(error, RateLimitedError) else now + backoff(attempt)
+
+
 def outgoing_of(reply: dict[str, Any]) -> Outgoing:
     return Outgoing(
         reply_id=str(reply["id"]), channel=reply["channel"], body=reply["body"],
@@ -208,13 +216,7 @@ class Delivery:
     def _failed(
         self, conversation_id: UUID, reply_id: UUID, attempt: int, error: DeliveryError
     ) -> Result:
-        retry_at: datetime | None = None
-        if error.retryable:
-            retry_at = (
-                error.reset_at
-                if isinstance(error, RateLimitedError)
-                else self.app.clock() + backoff(attempt)
-            )
+        retry_at = retry_time(error, self.app.clock(), attempt)
         self.app.record_delivery_failure(
             conversation_id, reply_id=reply_id, reason=error.reason, attempt=attempt,
             retryable=error.retryable, code=error.code, retry_at=retry_at, actor=ACTOR,

@@ -12,7 +12,7 @@ attempt (the channel's ``hold``), as replies' are.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,11 +26,10 @@ from workers.channels.base import (
     DeliveryError,
     DuplicateError,
     Outgoing,
-    RateLimitedError,
     UncertainError,
     held,
 )
-from workers.delivery import LOCK_SECONDS, MAX_ATTEMPTS, ReplyBusyError, Result, backoff
+from workers.delivery import LOCK_SECONDS, MAX_ATTEMPTS, ReplyBusyError, Result, retry_time
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +168,7 @@ class UpdateDelivery:
     def _failed(
         self, incident_id: UUID, update_id: UUID, attempt: int, error: DeliveryError
     ) -> Result:
-        retry_at: datetime | None = None
-        if error.retryable:
-            retry_at = (
-                error.reset_at
-                if isinstance(error, RateLimitedError)
-                else self.app.clock() + backoff(attempt)
-            )
+        retry_at = retry_time(error, self.app.clock(), attempt)
         self.app.record_incident_update_failure(
             incident_id, update_id=update_id, reason=error.reason, attempt=attempt,
             retryable=error.retryable, code=error.code, retry_at=retry_at, actor=ACTOR,
