@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
@@ -44,6 +44,7 @@ from domain.privacy import (
     decode_master_key,
     derive,
 )
+from domain.replay import ReplayingRepository
 
 Clock = Callable[[], datetime]
 A = TypeVar("A", bound=Aggregate)
@@ -95,6 +96,11 @@ class Service(Application):
         change how events are inserted behind Parley's configuration.
         """
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository (no aggregate cache, no snapshots: Parley configures
+        neither), replaying without its per-event Protocol check (``domain.replay``)."""
+        return ReplayingRepository(event_store=self.events, snapshot_store=self.snapshots)
 
     def construct_mapper(self) -> PersonalDataMapper:
         return self.factory.mapper(  # type: ignore[return-value]
