@@ -24,7 +24,7 @@ def test_every_load_replays_to_the_state_the_librarys_projector_gives(
     loaded = application.get_conversation(opened.id)
     checked = application.repository.get(opened.id, projector_func=project_aggregate)
     assert loaded.version == checked.version == 7
-    assert {k: v for k, v in vars(loaded).items()} == vars(checked)
+    assert vars(loaded) == vars(checked)
     assert len(loaded.messages) == 6 and len(loaded.replies) == 1
 
     third = application.get_conversation_at_version(opened.id, 3)
