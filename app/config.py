@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from domain.privacy import decode_master_key, new_master_key
-from domain.service import MASTER_KEY_SETTING
+from domain.service import LOAD_CACHE_SETTING, MASTER_KEY_SETTING
 
 TRUE = {"1", "y", "yes", "true", "on"}
 FALSE = {"0", "n", "no", "false", "off"}
@@ -34,6 +34,7 @@ class Settings:
     postgres_schema: str = ""
     postgres_pool_size: int = 5
     postgres_lock_timeout: int = 5
+    load_cache_size: int = 1000  # conversations each process keeps loaded; 0 turns it off
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
@@ -161,7 +162,11 @@ def mail_domain(address: str) -> str | None:
 def event_store_env(settings: Settings, *, create_tables: bool | None = None) -> dict[str, str]:
     """The eventsourcing library's environment for the configured store."""
     create = settings.creates_tables() if create_tables is None else create_tables
-    env = {"CREATE_TABLE": "y" if create else "n", MASTER_KEY_SETTING: master_key(settings)}
+    env = {
+        "CREATE_TABLE": "y" if create else "n",
+        MASTER_KEY_SETTING: master_key(settings),
+        LOAD_CACHE_SETTING: str(settings.load_cache_size),
+    }
     if settings.store == "sqlite":
         path = settings.sqlite_path
         if path != ":memory:":

@@ -46,7 +46,10 @@ class Conversations(
     def get_conversation(
         self, conversation_id: UUID, as_of: datetime | None = None
     ) -> Conversation:
-        """The conversation now, or as it stood at ``as_of`` (auditors' time travel)."""
+        """The conversation now, or as it stood at ``as_of`` (auditors' time travel).
+
+        For reading only: it may be the one this process keeps loaded (``domain.load_cache``),
+        shared with every other reader, so it must not be changed."""
         version = None
         if as_of is not None:
             version = 0
@@ -58,7 +61,7 @@ class Conversations(
                 raise ConversationNotFoundError(
                     f"conversation {conversation_id} did not exist then"
                 )
-        return self._load(Conversation, conversation_id, version=version)
+        return self._load(Conversation, conversation_id, version=version, shared=True)
 
     def get_conversation_at_version(self, conversation_id: UUID, version: int) -> Conversation:
         """The conversation right after its event number ``version`` (a replay's step)."""
@@ -67,7 +70,7 @@ class Conversations(
     def conversation_events(
         self, conversation_id: UUID, after_version: int = 0, limit: int = 100
     ) -> list[Any]:
-        self._load(Conversation, conversation_id)
+        self._load(Conversation, conversation_id, shared=True)
         return list(self.events.get(conversation_id, gt=after_version, limit=limit))
 
     def global_events(self, after: int = 0, limit: int = 100) -> Iterator[tuple[int, Any]]:

@@ -104,6 +104,18 @@ def is_erased(event: Any) -> bool:
     return bool(getattr(event, ERASED_FLAG, False))
 
 
+def key_owners(events: Iterable[Any]) -> set[UUID]:
+    """Whose data keys open these decoded events' personal fields."""
+    owners = set()
+    for event in events:
+        sealing = SEALINGS.get(_topic(type(event)))
+        if sealing is not None:
+            owner = _as_owner(vars(event).get(sealing.owner))
+            if owner is not None:
+                owners.add(owner)
+    return owners
+
+
 def erased_text(event: Any, text: str) -> str:
     """``text`` derived from an event's personal fields, or :data:`ERASED` if they are:
     a read model writes the same whether it saw the event before or after the erasure."""

@@ -8,15 +8,21 @@ it too, but nobody should have to run the service under ``-O`` to be fast). Ever
 this store decodes is a library ``DomainEvent`` subclass (the mapper builds them from
 their topics), so the check can never fail here: :func:`replay` is the same loop without
 it, and :class:`ReplayingRepository` makes it the default for every load.
+
+The repository also keeps recently loaded conversations (``domain.load_cache``), so that
+a load replays only the events recorded since.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import pickle
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Repository
+from eventsourcing.application import AggregateNotFoundError, Repository
+
+from domain.load_cache import Entry, LoadCache
 
 
 def replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -27,7 +33,54 @@ def replay(aggregate: Any, domain_events: Iterable[Any]) -> Any:
 
 
 class ReplayingRepository(Repository[UUID]):
-    """The library's repository, loading with :func:`replay` unless told otherwise."""
+    """The library's repository, loading with :func:`replay` unless told otherwise, and
+    keeping the aggregates ``cached`` accepts in ``load_cache`` (when one is attached).
 
-    def get(self, aggregate_id: UUID, *, projector_func: Any = None, **kwargs: Any) -> Any:
-        return super().get(aggregate_id, projector_func=projector_func or replay, **kwargs)
+    ``get(..., shared=True)`` is for readers: it may hand out the cached aggregate itself,
+    which must not be changed. Every other load returns an aggregate of the caller's own.
+    """
+
+    load_cache: LoadCache | None = None
+    cached: Callable[[Any], bool] = staticmethod(lambda aggregate: False)
+    # whose data keys the events' sealed fields opened with; whether all are still live
+    owners_of: Callable[[Iterable[Any]], set[UUID]] = staticmethod(lambda events: set())
+    readable: Callable[[Iterable[UUID]], bool] = staticmethod(lambda owners: True)
+
+    def get(
+        self,
+        aggregate_id: UUID,
+        *,
+        version: int | None = None,
+        projector_func: Any = None,
+        shared: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        cache = self.load_cache
+        if cache is None or version is not None or projector_func is not None or kwargs:
+            return super().get(
+                aggregate_id, version=version, projector_func=projector_func or replay, **kwargs
+            )
+        entry = cache.get(aggregate_id)
+        if entry is not None and not self.readable(entry.owners):
+            cache.drop(aggregate_id)  # an owner was erased since: open nothing from memory
+            entry = None
+        if entry is None:
+            events = list(self.event_store.get(aggregate_id))
+            aggregate = replay(None, events)
+            if aggregate is None:
+                raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} not found.")
+            owners = frozenset(self.owners_of(events))
+        else:
+            events = list(self.event_store.get(aggregate_id, gt=entry.version))
+            if not events:
+                return entry.for_reading() if shared else entry.for_changing()
+            aggregate = replay(entry.for_changing(), events)
+            owners = entry.owners | self.owners_of(events)
+        if self.cached(aggregate) and self.readable(owners):
+            kept = Entry(aggregate.version, owners)
+            if shared:
+                kept.shared = aggregate
+            else:  # the caller changes this one: keep a copy of it as it is now
+                kept.blob = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+            cache.put(aggregate_id, kept)
+        return aggregate

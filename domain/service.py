@@ -35,6 +35,8 @@ from domain.exceptions import (
 )
 from domain.idempotency import Claim, IdempotencyKey, IdempotentRequest, Replay
 from domain.indexes import IdentityIndex
+from domain.load_cache import DEFAULT_SIZE as DEFAULT_LOAD_CACHE_SIZE
+from domain.load_cache import LoadCache
 from domain.outcome import Outcome
 from domain.privacy import (
     DESTROY,
@@ -43,6 +45,7 @@ from domain.privacy import (
     PersonalDataMapper,
     decode_master_key,
     derive,
+    key_owners,
 )
 from domain.replay import ReplayingRepository
 
@@ -51,6 +54,7 @@ A = TypeVar("A", bound=Aggregate)
 
 DEFAULT_KEY_TTL = timedelta(hours=24)
 MASTER_KEY_SETTING = "DATA_MASTER_KEY"  # the master key, base64 (app.config sets it)
+LOAD_CACHE_SETTING = "LOAD_CACHE_SIZE"  # conversations kept loaded per process; 0: none
 
 
 def utc_now() -> datetime:
@@ -66,6 +70,7 @@ class Service(Application):
         "SQLITE_DBNAME": "var/parley.sqlite",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "SQLITE_LOCK_TIMEOUT": "10",
+        LOAD_CACHE_SETTING: str(DEFAULT_LOAD_CACHE_SIZE),
     }
 
     def __init__(
@@ -81,6 +86,7 @@ class Service(Application):
         measuring what sealing costs (``bench.ingest``), never for a store with customers."""
         super().__init__(env=env)
         self._attach_keys(seal_personal_data)
+        self._attach_load_cache()
         self.clock = clock
         self.key_ttl = key_ttl
         # The brand's own account on each channel (X user id, From address): replies
@@ -130,6 +136,18 @@ class Service(Application):
         assert isinstance(mapper, PersonalDataMapper)
         mapper.keys = self.keys if seal else None
 
+    def _attach_load_cache(self) -> None:
+        """Keep recently loaded conversations in this process (``domain.load_cache``):
+        while none of the customers whose keys opened one is erased."""
+        size = int(self.env.get(LOAD_CACHE_SETTING) or 0)
+        repository = self.repository
+        if size <= 0 or not isinstance(repository, ReplayingRepository):
+            return
+        repository.load_cache = LoadCache(size)
+        repository.cached = lambda aggregate: isinstance(aggregate, Conversation)  # type: ignore[method-assign]
+        repository.owners_of = key_owners  # type: ignore[method-assign]
+        repository.readable = lambda owners: not any(map(self.is_erased, owners))  # type: ignore[method-assign]
+
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, in the scope of one save's data keys: keys of customers
         it creates are stored with it; ``destroy_keys`` (an erasure's) are destroyed."""
@@ -173,10 +191,18 @@ class Service(Application):
     def head_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
-    def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:
+    def _load(
+        self, cls: type[A], aggregate_id: UUID, version: int | None = None, *, shared: bool = False
+    ) -> A:
+        """The aggregate, of the caller's own to change; ``shared=True`` (readers only) may
+        return the one the load cache holds, which nobody may change."""
         aggregate: Aggregate | None
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            repository = self.repository
+            if shared and version is None and isinstance(repository, ReplayingRepository):
+                aggregate = repository.get(aggregate_id, shared=True)
+            else:
+                aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             aggregate = None
         if not isinstance(aggregate, cls):

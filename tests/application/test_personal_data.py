@@ -167,10 +167,11 @@ def test_erasing_a_customer_erases_those_merged_into_it(application: Conversatio
 
 
 def test_sealed_fields_cannot_be_moved_between_events(
-    application: Conversations, store: dict[str, str]
+    application: Conversations, store: dict[str, str], clock: Clock
 ) -> None:
     """A ciphertext is bound to its event: pasting one into another event (by someone
-    with the database but no key) does not open."""
+    with the database but no key) does not open. (Read by a process that has not loaded
+    the case: one that has keeps what it decoded, ``domain.load_cache``.)"""
     app = application
     case, _, _ = a_case(app)
     events = list(app.recorder.select_notifications(start=1, limit=999))
@@ -182,8 +183,12 @@ def test_sealed_fields_cannot_be_moved_between_events(
         reply.id, reply.state, json.dumps(reply_state).encode()
     )
 
-    with pytest.raises(PersonalDataError, match="do not open"):
-        app.get_conversation(case)
+    reader = other_process(store, clock)
+    try:
+        with pytest.raises(PersonalDataError, match="do not open"):
+            reader.get_conversation(case)
+    finally:
+        reader.close()
 
 
 def test_an_erased_customers_key_leaves_the_sqlite_files(tmp_path: Path, clock: Clock) -> None:

@@ -1,0 +1,95 @@
+"""Recently loaded conversations, kept per process, so a long one loads as fast as a short one.
+
+Without it every load reads and decodes every event of the conversation: most of a load is
+the JSON decoding and the opening of sealed fields, so a 200-event case cost about nine
+times a 10-event one. With it, a load asks the store only for the events recorded after
+the version it holds (one indexed query that usually returns nothing) and applies those.
+
+Why not the library's cache or snapshots (docs/decisions.md, "Performance: loading a long
+conversation"): the library's cache deep-copies the aggregate on every load, which costs
+as much as replaying it; its snapshots would store personal data outside the customer's
+sealing. This cache keeps each entry in two forms, made lazily:
+
+- ``shared``: one aggregate that readers (views) are given as it is and must not change;
+  it is never changed here either: catching up builds a new entry;
+- ``blob``: the aggregate pickled, from which each command gets a private copy to change
+  (``pickle.loads`` is about a tenth of what ``copy.deepcopy`` costs).
+
+Erasure: an entry holds personal fields opened with the customers' data keys. It is used
+only while none of those keys is destroyed (``still_readable``, read from the key ring,
+which re-reads a key from the store at least every few seconds, as every load does); an
+entry whose owner is erased is dropped and the load done in full (and not kept).
+
+Always fresh: the store is asked for later events on every load, so a write made by
+another process is seen by the next load here, as without the cache.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+DEFAULT_SIZE = 1000  # conversations per process
+
+
+@dataclass
+class Entry:
+    version: int
+    owners: frozenset[UUID]  # whose data keys opened its sealed fields
+    shared: Any | None = None
+    blob: bytes | None = None
+
+    def for_reading(self) -> Any:
+        if self.shared is None:  # two threads may both build it: the same state either way
+            self.shared = pickle.loads(self.blob)  # type: ignore[arg-type]
+        return self.shared
+
+    def for_changing(self) -> Any:
+        if self.blob is None:
+            self.blob = pickle.dumps(self.shared, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(self.blob)
+
+
+class LoadCache:
+    """A bounded least-recently-used map of aggregate id to :class:`Entry`."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[UUID, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, aggregate_id: UUID) -> Entry | None:
+        with self._lock:
+            entry = self._entries.get(aggregate_id)
+            if entry is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end(aggregate_id)
+            return entry
+
+    def put(self, aggregate_id: UUID, entry: Entry) -> None:
+        with self._lock:
+            current = self._entries.get(aggregate_id)
+            if current is not None and current.version > entry.version:
+                return  # a concurrent load got further: keep it
+            self._entries[aggregate_id] = entry
+            self._entries.move_to_end(aggregate_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def drop(self, aggregate_id: UUID) -> None:
+        with self._lock:
+            self._entries.pop(aggregate_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
