@@ -59,6 +59,7 @@ class BusinessCalendar:
     _closed: tuple[date, ...] = field(init=False, repr=False)  # sorted
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _weekly: timedelta = field(init=False, repr=False, compare=False)
+    _always_open: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         week = _weekly_hours(self.hours)
@@ -69,6 +70,9 @@ class BusinessCalendar:
         object.__setattr__(self, "_weekly", weekly)
         object.__setattr__(self, "_zone", _time_zone(self.time_zone))
         object.__setattr__(self, "_closed", _closed_days(self.holidays, self.holiday_lists))
+        # Open every minute of every day: open time is elapsed time, in any zone.
+        always = not self._closed and all(day == ((0, 1440),) for day in week)
+        object.__setattr__(self, "_always_open", always)
 
     def is_open(self, at: datetime) -> bool:
         """Whether the local clock at ``at`` reads an opening time on a working day."""
@@ -91,6 +95,8 @@ class BusinessCalendar:
         left = duration
         if not left:
             return start
+        if self._always_open:
+            return start + duration
         for span in self._spans(start):
             wall, wall_end = span.wall(span.start), span.wall(span.end)
             weeks = min(
@@ -109,6 +115,8 @@ class BusinessCalendar:
         total = timedelta()
         if end <= start:
             return total
+        if self._always_open:
+            return end - start
         for span in self._spans(start, until=end):
             wall, wall_end = span.wall(span.start), span.wall(span.end)
             weeks = self._clear_weeks(wall, wall_end)

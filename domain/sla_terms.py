@@ -26,6 +26,7 @@ METRICS = (FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION)
 MAX_TARGET_SECONDS = 366 * 86400
 MAX_TARGETS = 200
 DEFAULT_AT_RISK_SHARE = 0.8
+MAX_PARSED_TERMS = 1024  # distinct terms kept parsed (policy versions in use)
 DEFAULT_POLICY_ID = "default"  # the built-in policy: cases no policy's conditions match
 
 
@@ -104,6 +105,18 @@ class Terms:
 
     def target(self, metric: str, channel: str, priority: str) -> Target | None:
         """The most specific target for ``metric`` matching the channel and priority."""
+        key = (metric, channel, priority)
+        found = self._targets_found
+        if key not in found:
+            found[key] = self._find_target(metric, channel, priority)
+        return found[key]
+
+    @cached_property
+    def _targets_found(self) -> dict[tuple[str, str, str], Target | None]:
+        """Targets already looked up (a case's clock asks on every event it folds)."""
+        return {}
+
+    def _find_target(self, metric: str, channel: str, priority: str) -> Target | None:
         best: Target | None = None
         for t in self.targets:
             if t.metric != metric or t.channel not in (None, channel):
@@ -117,6 +130,11 @@ class Terms:
     def calendar_for(self, target: Target) -> BusinessCalendar:
         return self.business_calendar if target.business_hours else ALWAYS_OPEN
 
+    @cached_property
+    def as_dict(self) -> dict[str, Any]:
+        """``to_dict`` made once, for writing the terms often (never to be changed)."""
+        return self.to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "targets": [t.to_dict() for t in self.targets],
@@ -127,6 +145,19 @@ class Terms:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Terms:
+        """Terms from their JSON form. Every case under one policy version holds the same
+        terms, and a projection reads them back for each case it touches: equal JSON gives
+        the one (immutable) ``Terms``, built and checked once."""
+        key = repr(data)  # equal terms read back from JSON come in one order
+        terms = _PARSED_TERMS.get(key)
+        if terms is None:
+            if len(_PARSED_TERMS) >= MAX_PARSED_TERMS:
+                _PARSED_TERMS.clear()
+            terms = _PARSED_TERMS[key] = cls._parse(data)
+        return terms
+
+    @classmethod
+    def _parse(cls, data: Mapping[str, Any]) -> Terms:
         targets = tuple(
             Target(
                 metric=t["metric"],
@@ -144,6 +175,9 @@ class Terms:
             at_risk_share=float(data.get("at_risk_share", DEFAULT_AT_RISK_SHARE)),
             count_automated_replies=bool(data.get("count_automated_replies", False)),
         )
+
+
+_PARSED_TERMS: dict[str, Terms] = {}
 
 
 def calendar_from_dict(data: Mapping[str, Any]) -> BusinessCalendar:

@@ -4,15 +4,58 @@ The ``sla`` and ``inbox`` projections both fold the case's clock from its events
 same fold the application runs, so they cannot disagree with it or each other). A clock
 is loaded from its row's state once per batch, folded event by event, and written back
 into the row when the batch ends.
+
+Loading a clock from its JSON is most of what a batch costs, so the clocks written back
+are also kept in memory (:data:`KEPT`, a bounded least-recently-used map), each beside the
+exact text it was written as. The next batch that reads that row takes the kept clock
+only if the row still holds that very text (nothing else wrote it, the batch that wrote
+it committed), and takes it out while it folds: a batch that fails half-way leaves
+nothing behind to be reused.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from domain.sla_clock import SlaClock
 from projections.base import Context, event_type
+
+MAX_KEPT = 20_000  # clocks kept across batches per process (a few KB each)
+Scope = tuple[str, ...]  # the row's physical table and the state column, and the row's key
+
+
+class KeptClocks:
+    def __init__(self, size: int = MAX_KEPT) -> None:
+        self.size = size
+        self._clocks: OrderedDict[Scope, tuple[str, SlaClock]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, scope: Scope, state: str) -> SlaClock | None:
+        """The clock last written as ``state`` at ``scope``, now the caller's alone."""
+        with self._lock:
+            kept = self._clocks.pop(scope, None)
+        if kept is None or kept[0] != state:
+            return None
+        clock = kept[1]
+        clock.changed = []  # as a clock loaded from its state has
+        return clock
+
+    def put(self, scope: Scope, state: str, clock: SlaClock) -> None:
+        with self._lock:
+            self._clocks[scope] = (state, clock)
+            self._clocks.move_to_end(scope)
+            while len(self._clocks) > self.size:
+                self._clocks.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._clocks.clear()
+
+
+KEPT = KeptClocks()
 
 
 def clocks(ctx: Context) -> dict[str, SlaClock]:
@@ -28,7 +71,12 @@ def fold(ctx: Context, key: str, row: dict[str, Any] | None, event: Any, column:
     if clock is None or event_type(event) == "Conversation.Opened":
         state = None if row is None else row.get(column)
         opening = event_type(event) == "Conversation.Opened"
-        clock = SlaClock() if opening or not state else SlaClock.from_state(json.loads(state))
+        if opening or not state:
+            clock = SlaClock()
+        else:
+            clock = KEPT.take(_scope(ctx, column, key), state)
+            if clock is None:
+                clock = SlaClock.from_state(json.loads(state))
         batch[key] = clock
     clock.observe(event)
     return clock
@@ -40,5 +88,13 @@ def keep(ctx: Context, table: str, column: str) -> None:
     for key, clock in clocks(ctx).items():
         row = cache.rows.get(key)
         if row is not None:
-            row[column] = json.dumps(clock.to_state(), separators=(",", ":"))
+            row[column] = state = json.dumps(clock.to_state(), separators=(",", ":"))
             cache.put(key, row)
+            KEPT.put(_scope(ctx, column, key), state, clock)
+
+
+def _scope(ctx: Context, column: str, key: str) -> Scope:
+    """Where a clock is kept: the physical table (live, a shadow or a scratch build) of the
+    projection whose tables these are, and the read store's, which is this process's."""
+    tables: tuple[str, ...] = ctx.memo.setdefault("clock_tables", tuple(sorted(ctx.names.values())))
+    return (*tables, column, key)

@@ -402,3 +402,24 @@ def test_weeks_skipped_at_once_agree_with_small_steps(case: Case, steps: int, sh
 
     assert due == reduce(lambda at, _: calendar.add(at, step), range(steps), case.start)
     assert calendar.open_between(case.start, due) == steps * step
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_calendar_open_round_the_clock_counts_elapsed_time_across_every_change(
+    zone: str,
+) -> None:
+    """Such a calendar takes a shortcut (open time is elapsed time): it must agree with
+    the minute-by-minute reference, and with the general walk, over each zone's changes."""
+    week = [[(0, 1440)] for _ in WEEKDAYS]
+    starts = [c - 48 * HOUR for c in CHANGES.get(zone, ())] or [utc(2026, 3, 1)]
+    for start in starts:
+        case = Case(zone, week, set(), start)
+        walked = BusinessCalendar(zone, spelled(week))
+        object.__setattr__(walked, "_always_open", False)  # the general walk, for comparison
+        for minutes in (0, 1, 59, 24 * 60, 2 * 24 * 60 + 7, 5 * 24 * 60):
+            expected = case.at(minutes)
+            assert case.open_minutes(0, minutes) == minutes * MINUTE
+            assert case.calendar.add(start, minutes * MINUTE) == expected
+            assert walked.add(start, minutes * MINUTE) == expected
+            assert case.calendar.open_between(start, expected) == minutes * MINUTE
+            assert walked.open_between(start, expected) == minutes * MINUTE

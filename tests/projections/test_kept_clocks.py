@@ -1,0 +1,68 @@
+"""Case clocks kept in memory between batches give the views a fresh load would give."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from domain.application import Conversations
+from domain.sla_clock import SlaClock
+from projections import case_clocks
+from projections.case_clocks import KeptClocks
+from projections.db import ReadStore
+from projections.inbox import Inbox
+from projections.log import NotificationLog
+from projections.rebuild import verify
+from projections.sla import SlaCases
+from tests.conftest import Clock
+from tests.projections.support import follower
+from tests.projections.test_concurrency import write_commands
+
+
+@pytest.fixture
+def no_kept_clocks() -> Iterator[None]:
+    """Every clock loaded from its row's JSON, as before clocks were kept."""
+    size = case_clocks.KEPT.size
+    case_clocks.KEPT.size = 0
+    case_clocks.KEPT.clear()
+    yield
+    case_clocks.KEPT.size = size
+
+
+def test_views_followed_one_event_per_batch_equal_a_build_that_keeps_no_clock(
+    application: Conversations,
+    clock: Clock,
+    read_store: ReadStore,
+    events: NotificationLog,
+    request: pytest.FixtureRequest,
+) -> None:
+    opened: list = []
+    for writer in range(3):
+        write_commands(application, clock, f"w{writer}", 12, opened)
+    live = follower(read_store, events, [Inbox(), SlaCases()], batch_size=1)
+    live.run_once()  # every batch after a case's first reuses its kept clock
+    assert live.failed == {}
+
+    request.getfixturevalue("no_kept_clocks")
+    for projection in (Inbox(), SlaCases()):
+        assert verify(read_store, events, projection) == [], projection.name
+
+
+def test_a_kept_clock_is_taken_once_and_only_for_the_text_it_was_written_as() -> None:
+    kept = KeptClocks(size=2)
+    clock = SlaClock(conversation_id="c1")
+    kept.put(("proj_inbox", "sla_state", "c1"), '{"v":1}', clock)
+
+    assert kept.take(("proj_inbox", "sla_state", "c1"), '{"v":2}') is None  # the row moved on
+    kept.put(("proj_inbox", "sla_state", "c1"), '{"v":1}', clock)
+    assert kept.take(("proj_inbox__shadow_1", "sla_state", "c1"), '{"v":1}') is None
+    taken = kept.take(("proj_inbox", "sla_state", "c1"), '{"v":1}')
+    assert taken is clock
+    # Taken out: a batch that fails after folding it leaves nothing to be reused.
+    assert kept.take(("proj_inbox", "sla_state", "c1"), '{"v":1}') is None
+
+    for n in range(3):
+        kept.put(("t", "s", f"c{n}"), "{}", SlaClock())
+    assert kept.take(("t", "s", "c0"), "{}") is None  # the least recently kept went first
+    assert kept.take(("t", "s", "c2"), "{}") is not None
