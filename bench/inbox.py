@@ -395,6 +395,12 @@ def ms(samples: list[float], q: float) -> float:
     return percentile([s * 1000 for s in samples], q)
 
 
+def throughput(f: FilterRow) -> float:
+    """Requests per second the 8 clients got through (warm-ups included)."""
+    sent = CLIENTS * (len(f.concurrent) // CLIENTS + WARM_UP)
+    return sent / f.concurrent_seconds if f.concurrent_seconds else float("nan")
+
+
 def report(runs: list[StoreRun], requests_n: int, concurrent_n: int) -> str:
     out = [
         f"# bench.inbox  {describe_machine([r.store for r in runs])}",
@@ -420,7 +426,7 @@ def report(runs: list[StoreRun], requests_n: int, concurrent_n: int) -> str:
             out.append(
                 f"{f.what:<32}{f.rows:>5}{'yes' if f.exact else 'no':>6}"
                 + "".join(f"{c:>14}" for c in cells)
-                + f"  {verdict}{errors}"
+                + f"{throughput(f):>11.0f}  {verdict}{errors}"
             )
     return "\n".join(out)
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-COUNT_BOUND = 1000  # counts not kept are counted up to here, then reported as "more"
+COUNT_BOUND = 100  # counts not kept are counted up to here, then reported as "more"
 ORDER = ("sort_due", "sort_waiting", "conversation_id")
 # filter -> the column it compares (equality); assigned, sla and tag are special.
 COLUMNS = {"assignee": "assignee", "team": "team", "channel": "current_channel",

@@ -17,7 +17,7 @@ from tests.projections.support import AGENT, follower
 from tests.projections.test_inbox import open_chat, open_email, open_tweet
 
 
-def counts(read_store: ReadStore, bound: int = 1000, **filters: Any) -> dict[str, Any]:
+def counts(read_store: ReadStore, bound: int = 100, **filters: Any) -> dict[str, Any]:
     page = query_inbox(read_store, filters, limit=1, count_bound=bound)
     return {"counts": page["counts"], "exact": page["counts_exact"]}
 
