@@ -4,7 +4,7 @@
                     [--out bench/results.json]
 
 Calls the benchmarks' own functions in this process (``bench.ingest``,
-``bench.projections``, ``bench.loading``, ``bench.sla_report``, ``bench.deliveries``,
+``bench.projections``, ``bench.inbox``, ``bench.loading``, ``bench.sla_report``, ``bench.deliveries``,
 ``bench.email``), store by store, each on fresh stores of its own; maps their figures to
 rows (:class:`bench.results.Result`) with the ratio to their ceiling and issue 13's goal;
 prints the table to stdout, progress to stderr, and writes the rows to ``--out`` as JSON.
@@ -31,7 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import deliveries, email, ingest, loading, projections, sla_report
+from bench import deliveries, email, inbox, ingest, loading, projections, sla_report
 from bench.results import Result, write
 from bench.stores import KINDS, describe_machine, fresh_store
 
@@ -50,17 +50,22 @@ class Sizes:
     loads: int  # bench.loading: loads of each conversation
     sla_events: int  # bench.sla_report: at least this many events
     channel_n: int  # bench.deliveries and bench.email: replies and messages
+    inbox_open: int  # bench.inbox: open cases seeded into the read model
+    inbox_resolved: int  # bench.inbox: resolved cases
+    inbox_one: int  # bench.inbox: requests per filter at 1 client
+    inbox_each: int  # bench.inbox: requests per client at 8 clients
 
 
 QUICK = Sizes(
     ingest_n=1_000, conversations=2_000, events=10_000, inbox_requests=50, part_requests=50,
     visible_writes=40, small_events=500, loads=100, sla_events=10_000, channel_n=60,
+    inbox_open=5_000, inbox_resolved=50_000, inbox_one=20, inbox_each=5,
 )  # fmt: skip
 FULL = Sizes(
     ingest_n=2_000, conversations=100_000, events=100_000, inbox_requests=projections.REQUESTS,
     part_requests=projections.PART_REQUESTS, visible_writes=projections.WRITES,
     small_events=projections.SMALL_EVENTS, loads=loading.LOADS, sla_events=sla_report.EVENTS,
-    channel_n=300,
+    channel_n=300, inbox_open=100_000, inbox_resolved=1_000_000, inbox_one=200, inbox_each=50,
 )  # fmt: skip
 
 
@@ -201,6 +206,30 @@ def bench_projections(kind: str, directory: Path, sizes: Sizes) -> list[Result]:
     return out
 
 
+# ---------------------------------------------------------------------------- inbox
+def bench_inbox(kind: str, directory: Path, sizes: Sizes) -> list[Result]:
+    run = inbox.bench_store(
+        kind, directory, sizes.inbox_open, sizes.inbox_resolved, sizes.inbox_one, sizes.inbox_each
+    )
+    seed = (f"{run.open_n:,} open + {run.resolved_n:,} resolved rows seeded into the read"
+            " model")  # fmt: skip
+    out = [
+        Result(f"inbox primary-key lookup p99 ({kind})", inbox.ms(run.pk, 0.99), "ms",
+               better="lower", note=f"the floor of any read; {seed}"),
+    ]  # fmt: skip
+    for f in run.filters:
+        p99 = inbox.ms(f.concurrent, 0.99)
+        errors = f"; {f.errors} errors" if f.errors else ""
+        out.append(Result(
+            f"GET /v1/inbox {f.what} p99, {inbox.CLIENTS} clients ({kind})", p99, "ms",
+            "its SQL alone, p99 (1 client)", inbox.ms(f.sql, 0.99), better="lower",
+            note=f"goal: p99 < {inbox.GOAL_MS:.0f} ms at {inbox.CLIENTS} clients (absolute);"
+            f" 1 client p99 {inbox.ms(f.local, 0.99):.1f} ms in process,"
+            f" {inbox.ms(f.served, 0.99):.1f} ms served; counts exact: {f.exact}; {seed}{errors}",
+        ))  # fmt: skip
+    return out
+
+
 # ---------------------------------------------------------------------------- loading
 def bench_loading(kind: str, directory: Path, sizes: Sizes) -> list[Result]:
     progress(f"{kind} loading: {loading.SHORT} and {loading.LONG} events, {sizes.loads} loads")
@@ -280,6 +309,7 @@ def bench_email(kind: str, directory: Path, sizes: Sizes) -> list[Result]:
 BENCHES: dict[str, Callable[[str, Path, Sizes], list[Result]]] = {
     "ingest": bench_ingest,
     "projections": bench_projections,
+    "inbox": bench_inbox,
     "loading": bench_loading,
     "sla_report": bench_sla_report,
     "deliveries": bench_deliveries,

@@ -20,9 +20,28 @@ from domain.awaiting import Wait, customer_time
 from domain.privacy import ERASED, erased_text
 from domain.sla_clock import SlaClock
 from domain.sla_terms import FIRST_RESPONSE
-from projections.base import Context, Projection, clean, dumps, event_type, preview
+from projections.base import (
+    PREFETCH_CHUNK,
+    Context,
+    Projection,
+    clean,
+    dumps,
+    event_type,
+    preview,
+)  # fmt: skip
 from projections.case_clocks import clocks, fold, keep
 from projections.db import ReadStore, Tx, iso, parse_timestamp, timestamp
+from projections.inbox_filters import (
+    COUNT_BOUND,
+    INDEXES,
+    TAG_INDEX,
+    bounded_counts_sql,
+    count_keys,
+    given,
+    kept_key,
+    merged_page_sql,
+    sla_state,
+)  # fmt: skip
 
 NEVER = "9999-12-31T23:59:59.999999Z"  # sorts after every real time
 HIDDEN = {
@@ -33,6 +52,7 @@ HIDDEN = {
 PRIORITY_RANK = {p: i for i, p in enumerate(v.PRIORITIES)}
 ACTIVE = (v.OPEN, v.SNOOZED)  # the default view: every case not resolved
 STATUSES = (v.OPEN, v.SNOOZED, v.RESOLVED)
+TAGGED = ("tags", "status", "sort_due", "sort_waiting")  # what the tag rows carry
 
 COLUMNS = (
     "conversation_id", "customer_id", "status", "origin_channel", "current_channel",
@@ -55,8 +75,10 @@ class Inbox(Projection):
     # 4: failed_deliveries counts the replies failed now (a retry or delivery clears one);
     # 5: calls, bounces, and e-mail previews without the quoted earlier mail; 6: due
     # times by the case's SlaClock, sla_breached, sla_at_risk, follow_up_owed; 7: the
-    # classification of the case's latest classified message, and routing moves the version
-    version = 7
+    # classification of the case's latest classified message, and routing moves the version;
+    # 8: an index per filter (status, then the order), inbox_tags with status and sort
+    # keys, inbox_filter_counts
+    version = 8
     tables = {
         "inbox": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
@@ -74,25 +96,30 @@ class Inbox(Projection):
             " sla_state TEXT NOT NULL, resolved_on TEXT, followed_up INTEGER NOT NULL,"
             " follow_ups TEXT NOT NULL, follow_up_owed INTEGER NOT NULL, classification TEXT,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
-            # The default view (open and snoozed: active = 1) and a view of one status are
-            # each one index range already in the inbox's order: a page reads 50 index
-            # entries, whatever the planner's statistics say, and never sorts the inbox.
-            "CREATE INDEX {t}_order_{g} ON {t} (active, sort_due, sort_waiting, conversation_id)",
-            "CREATE INDEX {t}_status_{g} ON {t} (status, sort_due, sort_waiting, conversation_id)",
-            # "Mine" and "my team's": the agent's or team's cases, in order, same way.
-            "CREATE INDEX {t}_assignee_{g} ON {t}"
-            " (assignee, active, sort_due, sort_waiting, conversation_id)",
-            "CREATE INDEX {t}_team_{g} ON {t} (team, active, sort_due, sort_waiting, conversation_id)",
+            # One index per filter, each ending in status and the inbox's order: a page
+            # is an index range read in order, whatever the planner's statistics say
+            # (projections.inbox_filters).
+            *INDEXES,
             "CREATE INDEX {t}_position_{g} ON {t} (position)",
         ],
+        # A row per tag of a case, with the case's status and sort keys: a tag's page is
+        # one range of its index, in order (kept by finish_batch from the rows).
         "inbox_tags": [
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, tag TEXT NOT NULL,"
-            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (tag, conversation_id))",
+            " status TEXT NOT NULL, sort_due TEXT NOT NULL, sort_waiting TEXT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id, tag))",
+            TAG_INDEX,
         ],
         # Cases per status, kept as rows change: the unfiltered counts without a scan.
         "inbox_counts": [
             "CREATE TABLE {t} (status TEXT NOT NULL, n BIGINT NOT NULL,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (status))",
+        ],
+        # Cases per status under each single filter's value (and channel + awaiting),
+        # kept the same way: "channel=email", "awaiting=reply&channel=email", "tag=vip".
+        "inbox_filter_counts": [
+            "CREATE TABLE {t} (status TEXT NOT NULL, filter TEXT NOT NULL, n BIGINT NOT NULL,"
+            " CONSTRAINT {t}_pk_{g} PRIMARY KEY (filter, status))",
         ],
     }
     cached = {"inbox": ("conversation_id", COLUMNS)}
@@ -167,14 +194,21 @@ class Inbox(Projection):
         return customer_time(event.published_at, event.timestamp)
 
     def finish_batch(self, ctx: Context) -> None:
-        """Keep each case's clock in its row; move the per-status counts by the status
-        changes of the batch's rows."""
+        """Keep each case's clock in its row; move the kept counts by the batch's row
+        changes; rewrite the tag rows of cases whose tags, status or sort keys moved."""
         keep(ctx, "inbox", "sla_state")
         delta: dict[str, int] = {}
+        filtered: dict[tuple[str, str], int] = {}
+        retagged: list[dict[str, Any]] = []
         for before, after in ctx.rows["inbox"].changes():
-            if before is not None:
-                delta[before["status"]] = delta.get(before["status"], 0) - 1
-            delta[after["status"]] = delta.get(after["status"], 0) + 1
+            for row, step in ((before, -1), (after, 1)):
+                if row is None:
+                    continue
+                delta[row["status"]] = delta.get(row["status"], 0) + step
+                for key in count_keys(row):
+                    filtered[row["status"], key] = filtered.get((row["status"], key), 0) + step
+            if before is None or any(before[c] != after[c] for c in TAGGED):
+                retagged.append(after)
         table = ctx.names["inbox_counts"]
         ctx.tx.run_many(
             f"INSERT INTO {table} (status, n) VALUES (?, ?)"
@@ -183,6 +217,35 @@ class Inbox(Projection):
         )
         # No zero rows: how the log was cut into batches must not show in the view.
         ctx.tx.run(f"DELETE FROM {table} WHERE n = 0")
+        table = ctx.names["inbox_filter_counts"]
+        moved = [[status, key, n] for (status, key), n in sorted(filtered.items()) if n]
+        ctx.tx.run_many(
+            f"INSERT INTO {table} (status, filter, n) VALUES (?, ?, ?)"
+            f" ON CONFLICT (filter, status) DO UPDATE SET n = {table}.n + excluded.n",
+            moved,
+        )
+        if moved:
+            ctx.tx.run(f"DELETE FROM {table} WHERE n = 0")
+        self._retag_rows(ctx, retagged)
+
+    @staticmethod
+    def _retag_rows(ctx: Context, rows: list[dict[str, Any]]) -> None:
+        table = ctx.names["inbox_tags"]
+        for start in range(0, len(rows), PREFETCH_CHUNK):
+            chunk = rows[start : start + PREFETCH_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            ctx.tx.run(
+                f"DELETE FROM {table} WHERE conversation_id IN ({marks})",
+                [r["conversation_id"] for r in chunk],
+            )
+        ctx.tx.insert_many(
+            f"INSERT INTO {table} (conversation_id, tag, status, sort_due, sort_waiting)",
+            [
+                [r["conversation_id"], tag, r["status"], r["sort_due"], r["sort_waiting"]]
+                for r in rows
+                for tag in json.loads(r["tags"])
+            ],
+        )
 
     # ------------------------------------------------------------------ handlers
     def on_Conversation_Opened(self, ctx: Context, position: int, event: Any) -> None:
@@ -352,23 +415,11 @@ class Inbox(Projection):
         self._update(ctx, position, event)
 
     def _retag(self, ctx: Context, position: int, event: Any, add: bool) -> None:
+        """The row's tags; its tag rows follow in ``finish_batch``."""
         tag = clean(event.tag)
         row = ctx.rows["inbox"].get(str(event.originator_id))
         tags = set(json.loads(row["tags"])) if row else set()
-        key = str(event.originator_id)
-        if add:
-            tags.add(tag)
-            ctx.tx.run(
-                f"INSERT INTO {ctx.names['inbox_tags']} (conversation_id, tag) VALUES (?, ?)"
-                " ON CONFLICT DO NOTHING",
-                [key, tag],
-            )
-        else:
-            tags.discard(tag)
-            ctx.tx.run(
-                f"DELETE FROM {ctx.names['inbox_tags']} WHERE conversation_id = ? AND tag = ?",
-                [key, tag],
-            )
+        (tags.add if add else tags.discard)(tag)
         self._update(ctx, position, event, tags=dumps(tags))
 
     def on_Conversation_Tagged(self, ctx: Context, position: int, event: Any) -> None:
@@ -451,83 +502,45 @@ def query_inbox(
     *,
     limit: int = 50,
     cursor: str | None = None,
+    count_bound: int = COUNT_BOUND,
 ) -> dict[str, Any]:
     """A page of the inbox, most overdue first then longest waiting, with counts per status.
 
     ``filters``: status (a list; default: open and snoozed), assignee, team, channel (the current
     one), priority, tag, awaiting, assigned (true/false), sla (breached, at_risk or ok),
     follow_up_owed (true/false), classification (the latest message's label).
+
+    Counts cover every status under the other filters: kept ones (no filter, one, or
+    channel + awaiting) are exact; others are counted up to ``count_bound``, and a status
+    with more shows the bound with ``counts_exact[status]`` false.
     """
-    where, params = _where(filters)
-    status_where, status_params = list(where), list(params)
     wanted = filters.get("status") or ACTIVE
-    statuses = {wanted} if isinstance(wanted, str) else set(wanted)
-    if statuses == set(ACTIVE):
-        status_where.append("i.active = 1")  # the default view: one range of an index
-    elif len(statuses) == 1:
-        status_where.append("i.status = ?")
-        status_params += list(statuses)
-    else:
-        status_where.append(f"i.status IN ({', '.join('?' * len(statuses))})")
-        status_params += sorted(statuses)
-    page_where, page_params = list(status_where), list(status_params)
-    if cursor:
-        page_where.append("(i.sort_due, i.sort_waiting, i.conversation_id) > (?, ?, ?)")
-        page_params += decode_cursor(cursor)
-    sql_where = " AND ".join(page_where) or "1 = 1"
+    statuses = sorted({wanted} if isinstance(wanted, str) else set(wanted))
+    after = decode_cursor(cursor) if cursor else None
+    chosen = given(filters)
+    page_sql, page_params = merged_page_sql(chosen, statuses, after, limit + 1)
+    key = kept_key(chosen)
     with store.transaction() as tx:
-        rows = tx.all(
-            f"SELECT i.* FROM proj_inbox i WHERE {sql_where}"
-            " ORDER BY i.sort_due, i.sort_waiting, i.conversation_id LIMIT ?",
-            [*page_params, limit + 1],
-        )
-        if where:
+        rows = tx.all(page_sql, page_params)
+        if key == "":
+            counts = tx.all("SELECT status, n FROM proj_inbox_counts")
+        elif key is not None:
             counts = tx.all(
-                f"SELECT i.status, COUNT(*) AS n FROM proj_inbox i WHERE {' AND '.join(where)}"
-                " GROUP BY i.status",
-                params,
+                "SELECT status, n FROM proj_inbox_filter_counts WHERE filter = ?", [key]
             )
         else:
-            counts = tx.all("SELECT status, n FROM proj_inbox_counts")
+            counts = tx.all(*bounded_counts_sql(chosen, STATUSES, count_bound))
     more = len(rows) > limit
     rows = rows[:limit]
+    found = {c["status"]: int(c["n"]) for c in counts}
+    exact = {s: found.get(s, 0) <= count_bound or key is not None for s in STATUSES}
     return {
         "items": [_present(r) for r in rows],
         "next_cursor": encode_cursor(rows[-1]) if more else None,
-        "counts": {**dict.fromkeys(STATUSES, 0), **{c["status"]: int(c["n"]) for c in counts}},
+        "counts": {s: found.get(s, 0) if exact[s] else count_bound for s in STATUSES},
+        "counts_exact": exact,
+        "count_bound": count_bound,
     }
-
-
-def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    columns = {"assignee": "assignee", "team": "team", "channel": "current_channel",
-               "priority": "priority", "awaiting": "awaiting"}  # fmt: skip
-    for name, column in columns.items():
-        if filters.get(name) is not None:
-            where.append(f"i.{column} = ?")
-            params.append(filters[name])
-    if filters.get("assigned") is not None:
-        where.append("i.assignee IS NOT NULL" if filters["assigned"] else "i.assignee IS NULL")
-    sla = filters.get("sla")
-    if sla is not None:
-        where.append(
-            {"breached": "i.sla_breached = 1",
-             "at_risk": "i.sla_breached = 0 AND i.sla_at_risk = 1",
-             "ok": "i.sla_breached = 0 AND i.sla_at_risk = 0"}[sla]
-        )  # fmt: skip
-    if filters.get("classification") is not None:
-        where.append("i.classification = ?")
-        params.append(filters["classification"])
-    if filters.get("follow_up_owed") is not None:
-        where.append("i.follow_up_owed = ?")
-        params.append(int(filters["follow_up_owed"]))
-    if filters.get("tag"):
-        where.append(
-            "i.conversation_id IN (SELECT conversation_id FROM proj_inbox_tags WHERE tag = ?)"
-        )
-        params.append(filters["tag"])
-    return where, params
 
 
 def _present(row: dict[str, Any]) -> dict[str, Any]:
@@ -544,11 +557,6 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
                 "snoozed_until", "opened_at", "updated_at"):  # fmt: skip
         out[key] = iso(row[key])
     return out
-
-
-def sla_state(row: dict[str, Any]) -> str:
-    """``breached`` (a breach on record), ``at_risk`` (a warning, no breach) or ``ok``."""
-    return "breached" if row["sla_breached"] else "at_risk" if row["sla_at_risk"] else "ok"
 
 
 def inbox_row(tx: Tx, conversation_id: str) -> dict[str, Any] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import jsonify
+
 from app.apidoc import Blueprint
 from app.auth import requires
 from app.errors import RequestFieldError
@@ -43,7 +45,9 @@ def inbox(args: dict[str, Any]) -> Any:
     else:
         meta = catch_up("inbox", args.pop("min_position", None))
         page = _inbox_page(read_store(), args, limit, cursor)
-    return {**page, "projection": meta}, 200, headers_for(meta)
+    # Already in InboxPageSchema's shape (a test holds the two equal): dumping 50 rows
+    # through marshmallow again cost more than the query.
+    return jsonify({**page, "projection": meta}), 200, headers_for(meta)
 
 
 def _inbox_page(store: Any, args: dict[str, Any], limit: int, cursor: str | None) -> Any:

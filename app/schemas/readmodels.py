@@ -128,7 +128,22 @@ class InboxItemSchema(Schema):
 class InboxPageSchema(Schema):
     items = fields.List(fields.Nested(InboxItemSchema))
     next_cursor = fields.String(allow_none=True)
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "cases per status under the other filters (open, snoozed,"
+                  " resolved); where counts_exact says false, more than count_bound"},
+    )  # fmt: skip
+    counts_exact = fields.Dict(
+        keys=fields.String(),
+        values=fields.Boolean(),
+        metadata={"description": "per status: true, the count is exact (kept counts: no"
+                  " filter, one filter, or channel + awaiting; or a bounded count under the"
+                  " bound); false, there are more than count_bound and counts shows the bound"},
+    )  # fmt: skip
+    count_bound = fields.Integer(
+        metadata={"description": "how far counts of other filter combinations are counted"}
+    )
     projection = fields.Nested(ProjectionMetaSchema)
 
 

@@ -7,6 +7,7 @@ schema) with a new application, so examples never see each other's events.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from projections.follower import Follower
 from projections.inbox import inbox_row
+from projections.inbox_filters import count_keys
 from projections.rebuild import rebuild, verify
 from projections.registry import all_projections
 from tests.projections.support import (
@@ -91,6 +93,10 @@ def assert_inbox_mirrors_the_aggregates(world: World, workload: Workload) -> Non
     statuses = [world.application.get_conversation(c).status for c in workload.conversations]
     kept = world.read_store.query("SELECT status, n FROM proj_inbox_counts")
     assert {r["status"]: int(r["n"]) for r in kept} == {s: statuses.count(s) for s in statuses}
+    rows = world.read_store.query("SELECT * FROM proj_inbox")
+    recount = Counter((r["status"], key) for r in rows for key in count_keys(r))
+    kept = world.read_store.query("SELECT status, filter, n FROM proj_inbox_filter_counts")
+    assert {(r["status"], r["filter"]): int(r["n"]) for r in kept} == dict(recount)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -151,6 +151,15 @@ def test_inbox_counts_cover_every_status_under_the_other_filters(client, auth, c
         "snoozed": 0,
         "resolved": 1,
     }
+    # one filter: kept counts, exact; a combination no count is kept for: bounded
+    exact = {"open": True, "snoozed": True, "resolved": True}
+    page = inbox(client, agent, channel="x_public")
+    assert (page["counts_exact"], page["count_bound"]) == (exact, 100)
+    page = inbox(client, agent, channel="x_public", priority="none")  # A and E, not urgent D
+    assert (page["counts"], page["counts_exact"]) == (
+        {"open": 1, "snoozed": 0, "resolved": 1},
+        exact,
+    )
 
 
 def test_the_inbox_lists_the_most_overdue_case_first_and_cases_due_nothing_last(
@@ -486,3 +495,14 @@ def test_the_inbox_shows_each_cases_classification_filters_on_it_and_keeps_its_v
     assert inbox(client, agent, classification="question")["items"] == []
     refused = client.get("/v1/inbox", query_string={"classification": "rant"}, headers=agent)
     assert "classification" in error_fields(assert_problem(refused, 422))
+
+
+def test_an_inbox_page_is_sent_exactly_as_its_schema_dumps_it(client, auth, cases):
+    """The view sends the page without dumping it again: it must already be the schema's."""
+    from app.schemas.readmodels import InboxPageSchema
+
+    agent = auth("agent")
+    for query in ({}, {"status": "open,snoozed,resolved"}, {"tag": "refund", "team": "billing"}):
+        page = inbox(client, agent, **query)
+        assert page["items"]
+        assert InboxPageSchema().dump(page) == page

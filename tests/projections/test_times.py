@@ -1,0 +1,27 @@
+"""Stored times as the API shows them: ``iso`` reads what ``timestamp`` writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from projections.db import iso, parse_timestamp, timestamp
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 2, 9, 0, tzinfo=UTC),  # no microseconds: isoformat leaves them out
+        datetime(2026, 11, 2, 9, 0, 1, 250, tzinfo=UTC),
+        datetime(999, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),  # a padded year
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_iso_shows_a_stored_time_as_parsing_it_would(moment: datetime) -> None:
+    stored = timestamp(moment)
+    assert stored is not None
+    parsed = parse_timestamp(stored)
+    assert parsed is not None
+    assert iso(stored) == parsed.isoformat() == moment.isoformat()
+    assert iso(None) is None
