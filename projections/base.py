@@ -45,8 +45,21 @@ class Projection:
     # that keeps index and constraint names unique across live, shadow and scratch.
     tables: ClassVar[dict[str, list[str]]]
 
-    def create_tables(self, tx: Tx, names: TableNames, token: str) -> None:
+    # logical table -> DDL of indexes only reads use (no handler's lookup needs them):
+    # made with the tables, except by a rebuild, which makes them after its bulk load.
+    read_indexes: ClassVar[dict[str, list[str]]] = {}
+
+    def create_tables(
+        self, tx: Tx, names: TableNames, token: str, *, read_indexes: bool = True
+    ) -> None:
         for logical, statements in self.tables.items():
+            for statement in statements:
+                tx.run(statement.format(t=names[logical], g=token))
+        if read_indexes:
+            self.create_read_indexes(tx, names, token)
+
+    def create_read_indexes(self, tx: Tx, names: TableNames, token: str) -> None:
+        for logical, statements in self.read_indexes.items():
             for statement in statements:
                 tx.run(statement.format(t=names[logical], g=token))
 

@@ -96,10 +96,6 @@ class Inbox(Projection):
             " sla_state TEXT NOT NULL, resolved_on TEXT, followed_up INTEGER NOT NULL,"
             " follow_ups TEXT NOT NULL, follow_up_owed INTEGER NOT NULL, classification TEXT,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id))",
-            # One index per filter, each ending in status and the inbox's order: a page
-            # is an index range read in order, whatever the planner's statistics say
-            # (projections.inbox_filters).
-            *INDEXES,
             "CREATE INDEX {t}_position_{g} ON {t} (position)",
         ],
         # A row per tag of a case, with the case's status and sort keys: a tag's page is
@@ -108,7 +104,6 @@ class Inbox(Projection):
             "CREATE TABLE {t} (conversation_id TEXT NOT NULL, tag TEXT NOT NULL,"
             " status TEXT NOT NULL, sort_due TEXT NOT NULL, sort_waiting TEXT NOT NULL,"
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (conversation_id, tag))",
-            TAG_INDEX,
         ],
         # Cases per status, kept as rows change: the unfiltered counts without a scan.
         "inbox_counts": [
@@ -122,6 +117,10 @@ class Inbox(Projection):
             " CONSTRAINT {t}_pk_{g} PRIMARY KEY (filter, status))",
         ],
     }
+    # One index per filter, each ending in status and the inbox's order: a page is an
+    # index range read in order, whatever the planner's statistics say
+    # (projections.inbox_filters). Only pages read them: a rebuild makes them at the end.
+    read_indexes = {"inbox": INDEXES, "inbox_tags": [TAG_INDEX]}
     cached = {"inbox": ("conversation_id", COLUMNS)}
 
     def handler_for(self, event: Any) -> Any:

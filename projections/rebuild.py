@@ -50,8 +50,8 @@ def _build(
     variant = f"{kind}_{token}"
     key = projection.name + variant
     names = TableNames.of(projection, variant)
-    with store.transaction(lock_key=key) as tx:
-        projection.create_tables(tx, names, token)
+    with store.transaction(lock_key=key) as tx:  # read indexes: after the bulk load
+        projection.create_tables(tx, names, token, read_indexes=False)
         positions.start(tx, key, token, projection.version)
     follower = Follower(store, events, [projection], batch_size=batch_size)
     head = events.head() if until is None else until
@@ -103,6 +103,8 @@ def rebuild(
         store, events, projection, SHADOW, until=None, batch_size=batch_size, progress=progress
     )
     shadow, live = TableNames.of(projection, variant), TableNames.of(projection, LIVE)
+    with store.transaction(lock_key=projection.name + variant) as tx:
+        projection.create_read_indexes(tx, shadow, token)  # one sort each, not per insert
     store.analyze(shadow.values())  # before the swap, outside its lock
     with store.transaction(lock_key=projection.name) as tx:
         position = _catch_up(tx, events, projection, shadow, position, None, batch_size)
