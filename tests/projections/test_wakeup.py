@@ -14,10 +14,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from app.config import Settings
 from bench.stores import postgres_settings
 from domain.application import Conversations
 from domain.values import Identity
-from projections.db import PostgresReadStore, ReadStore
+from projections.db import PostgresReadStore, ReadStore, open_read_store
 from projections.follower import Follower
 from projections.status import position_of, wait_for
 from projections.wakeup import EVENTS, POSITIONS, RECONNECT_PAUSE, Listener, channel
@@ -164,15 +165,26 @@ def test_sqlite_follows_by_polling(tmp_path: Path) -> None:
         assert wakeup.mark() == mark  # nobody bumps it: the poll found the save
 
 
-def test_listening_off_polls_on_postgresql(tmp_path: Path) -> None:
+def test_listen_notify_off_polls_on_postgresql(tmp_path: Path) -> None:
     with fresh_world("postgres", tmp_path) as world:
-        assert isinstance(world.read_store, PostgresReadStore)
-        world.read_store.listen = False
-        live = follower(world)
-        with running(live, 0.05):
-            position = open_case(world.application)
-            wait_until(lambda: position_of(world.read_store, "inbox") >= position, 5)
-        assert world.read_store.listener is None
+        settings = Settings.from_env({**world.store, "PARLEY_LISTEN_NOTIFY": "no"})
+        assert Settings.from_env(world.store).listen_notify is True  # the default
+        polling = open_read_store(settings)
+        try:
+            assert isinstance(polling, PostgresReadStore) and not polling.listen
+            mark = polling.wakeup().mark()
+            live = follower(polling, world.events)
+            with running(live, 0.05):
+                position = open_case(world.application)
+                wait_until(lambda: position_of(polling, "inbox") >= position, 5)
+            assert polling.listener is None and polling.wakeup().mark() == mark
+        finally:
+            polling.close()
+
+
+def test_listen_notify_must_be_yes_or_no() -> None:
+    with pytest.raises(ValueError, match="PARLEY_LISTEN_NOTIFY"):
+        Settings.from_env({"PARLEY_LISTEN_NOTIFY": "maybe"})
 
 
 def test_channels_are_plain_identifiers_of_at_most_63_bytes() -> None:
