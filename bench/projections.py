@@ -854,7 +854,8 @@ def header(kinds: list[str], conversations: int, events: int) -> str:
         f"# inbox: Flask test client, agent token, limit {PAGE_SIZE}, {REQUESTS} requests"
         f" per row after {WARM_UP} warm-ups; visible: {WRITES} writes per mode, follower thread"
         f" run_forever(poll_interval={POLL_INTERVAL}) in the same process, a random pause of"
-        f" 0-{POLL_INTERVAL} s before each write; time.perf_counter",
+        f" 0-{POLL_INTERVAL} s before each write (PostgreSQL: woken by LISTEN/NOTIFY, then"
+        " the poll alone, same interval); time.perf_counter",
     ]
     return "\n".join(lines)
 
