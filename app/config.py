@@ -34,6 +34,9 @@ class Settings:
     postgres_schema: str = ""
     postgres_pool_size: int = 5
     postgres_lock_timeout: int = 5
+    # PostgreSQL: wait for LISTEN/NOTIFY (one extra connection per process) rather than
+    # only the poll; the poll stays as the fallback. Ignored on SQLite (it polls).
+    listen_notify: bool = True
     load_cache_size: int = 1000  # conversations each process keeps loaded; 0 turns it off
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -29,6 +29,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from domain.privacy import DESTROY, KeyRing
+from projections.wakeup import EVENTS, channel
 
 TABLE = "parley_data_keys"
 log = logging.getLogger("parley.keystore")
@@ -186,6 +187,27 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
                 (owner, now, now),
             )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _notify_channel(self, curs: Cursor[DictRow]) -> None:
+        """Nothing here: the library's own ``NOTIFY <events table>`` (for its
+        ``subscribe()``, unused) is named the same in every schema, so tenants and tests
+        would wake each other. The schema's own channel is told once the ids are known
+        (below)."""
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The new notification ids; and a ``NOTIFY`` of the last one on the schema's
+        events channel, in the save's transaction: listeners (projections.wakeup) hear of
+        it when it commits, and never of a save rolled back."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids:
+            curs.execute(
+                "SELECT pg_notify(%s, %s)",
+                (channel(EVENTS, self.datastore.schema), str(max(ids))),
+                prepare=True,
+            )
+        return ids
 
     def _forget_destroyed(self) -> None:
         """Rewrite the (small) keys table now, without the destroyed keys' old row

@@ -28,7 +28,9 @@ For each store, in one run, on one fresh store (a new SQLite file; a new Postgre
 5. visible   a follower thread (``run_forever``, poll 0.05 s) beside the app; after each
              ``POST /v1/conversations/{id}/messages`` answers, the time until the inbox
              covers its position: polled with ``position_of`` (every 1 ms), or as a client
-             sees it, ``GET /v1/inbox?min_position=`` answering ``caught_up``
+             sees it, ``GET /v1/inbox?min_position=`` answering ``caught_up``; on
+             PostgreSQL twice, woken by LISTEN/NOTIFY and with the poll alone (listening
+             off), the poll interval the same in both
 
 Rates of step 3 are compared with the decoded read rate of the same store in the same
 run. See bench/README.md for how to read the figures.
@@ -47,7 +49,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ from domain.customer import Customer
 from domain.indexes import IdentityIndex
 from domain.values import Identity
 from projections.base import Batch
-from projections.db import ReadStore, SQLiteReadStore, open_read_store
+from projections.db import PostgresReadStore, ReadStore, SQLiteReadStore, open_read_store
 from projections.follower import Follower
 from projections.log import EventLog, NotificationLog
 from projections.rebuild import rebuild
@@ -683,11 +685,19 @@ def bench_visible(
     headers: dict[str, str],
     read_store: ReadStore,
     open_ids: list[tuple[str, str]],
+    served: ReadStore,
+    *,
+    listen: bool = False,
 ) -> list[LatencyRow]:
-    """Write through HTTP, wait for the inbox to cover the write's position."""
+    """Write through HTTP, wait for the inbox to cover the write's position.
+
+    ``listen`` (PostgreSQL): the follower and the served ``?min_position`` wait wake on
+    LISTEN/NOTIFY; the poll interval stays the same either way."""
     rng = random.Random(SEED + 1)
     follower_app = Conversations(env=event_store_env(settings))  # as a separate process would
-    follower_store = open_read_store(settings)
+    follower_store = open_read_store(replace(settings, listen_notify=listen))
+    if isinstance(served, PostgresReadStore):
+        served.listen = listen
     follower = follower_for(follower_app, follower_store)
     stop = threading.Event()
     thread = threading.Thread(
@@ -752,12 +762,16 @@ def bench_visible(
     if follower.failed:
         raise RuntimeError(f"follower failed: {follower.failed}")
     poll_note = f"follower poll {POLL_INTERVAL} s"
+    mode = ""
+    if kind == "postgres":
+        mode = ", LISTEN/NOTIFY" if listen else ", poll only"
+        poll_note += " and LISTEN/NOTIFY" if listen else " (listening off)"
     return [
-        LatencyRow(kind, "POST message (201)", post, note="the write itself",
+        LatencyRow(kind, f"POST message (201){mode}", post, note="the write itself",
                    errors=errors["poll"] + errors["get"]),
-        LatencyRow(kind, "-> position_of >= position", polled,
+        LatencyRow(kind, f"-> position_of >= position{mode}", polled,
                    note=f"{poll_note}; asked every {SPIN * 1000:.0f} ms", errors=errors["poll"]),
-        LatencyRow(kind, "-> GET ?min_position caught_up", answered,
+        LatencyRow(kind, f"-> GET ?min_position caught_up{mode}", answered,
                    note=f"{poll_note}; the server's wait backs off 10-100 ms",
                    errors=errors["get"]),
     ]  # fmt: skip
@@ -806,9 +820,13 @@ def bench_store(kind: str, directory: Path, conversations: int, events: int) -> 
         result.parts += bench_parts(kind, served, "as built", cursor)
         lap("inbox")
         progress(f"{kind} write-to-visible, {WRITES} writes per mode")
-        result.visible += bench_visible(
-            kind, settings, client, headers, read_store, seeded.open_ids
-        )
+        # PostgreSQL: pushed (LISTEN/NOTIFY) and, for comparison, the poll alone; both
+        # with the same poll interval. SQLite has only the poll.
+        for listen in (True, False) if kind == "postgres" else (False,):
+            result.visible += bench_visible(
+                kind, settings, client, headers, read_store, seeded.open_ids, served,
+                listen=listen,
+            )  # fmt: skip
         lap("visible")
         progress(f"{kind} ANALYZE the inbox tables, then again")
         analyze(served)  # on the serving connection: SQLite loads new statistics per connection
@@ -836,7 +854,8 @@ def header(kinds: list[str], conversations: int, events: int) -> str:
         f"# inbox: Flask test client, agent token, limit {PAGE_SIZE}, {REQUESTS} requests"
         f" per row after {WARM_UP} warm-ups; visible: {WRITES} writes per mode, follower thread"
         f" run_forever(poll_interval={POLL_INTERVAL}) in the same process, a random pause of"
-        f" 0-{POLL_INTERVAL} s before each write; time.perf_counter",
+        f" 0-{POLL_INTERVAL} s before each write (PostgreSQL: woken by LISTEN/NOTIFY, then"
+        " the poll alone, same interval); time.perf_counter",
     ]
     return "\n".join(lines)
 

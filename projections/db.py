@@ -10,6 +10,7 @@ and schema, under a ``proj_`` prefix.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+
+from projections.wakeup import Listener, Wakeup, channel
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -80,6 +83,14 @@ class ReadStore:
         SQLite zeroes them in place (``secure_delete``) and empties its WAL here; on
         PostgreSQL they stay in dead tuples until VACUUM (docs/operations.md)."""
 
+    def wakeup(self) -> Wakeup:
+        """What waits for the log or a position to move wait on (projections.wakeup).
+        Here one nobody bumps: every wait is its timed poll."""
+        wakeup: Wakeup | None = getattr(self, "_idle_wakeup", None)
+        if wakeup is None:
+            wakeup = self._idle_wakeup = Wakeup()
+        return wakeup
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -87,9 +98,16 @@ class ReadStore:
 class Tx:
     """One transaction: ``run`` a statement, read ``all``/``one`` rows as dicts."""
 
-    def __init__(self, cursor: Any, placeholder: str) -> None:
+    def __init__(self, cursor: Any, placeholder: str, schema: str | None = None) -> None:
         self.cursor = cursor
         self.placeholder = placeholder
+        self.schema = schema  # PostgreSQL's (None: public); what notify() names channels by
+
+    def notify(self, kind: str, payload: str) -> None:
+        """Tell listeners (projections.wakeup) on commit, not before and not on rollback;
+        nothing on SQLite, whose waiters poll."""
+        if self.placeholder != "?":
+            self.cursor.execute("SELECT pg_notify(%s, %s)", (channel(kind, self.schema), payload))
 
     def _sql(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", "%s")
@@ -190,9 +208,19 @@ class SQLiteReadStore(ReadStore):
 
 
 class PostgresReadStore(ReadStore):
-    def __init__(self, conninfo: dict[str, str], schema: str | None, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        conninfo: dict[str, str],
+        schema: str | None,
+        pool_size: int = 5,
+        *,
+        listen: bool = True,
+    ) -> None:
         from psycopg_pool import ConnectionPool
 
+        self.conninfo, self.schema, self.listen = dict(conninfo), schema, listen
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
         kwargs: dict[str, Any] = dict(conninfo)
         if schema:
             kwargs["options"] = f"-c search_path={schema}"
@@ -224,8 +252,19 @@ class PostgresReadStore(ReadStore):
                 self.pool.check()
                 continue
             with stack:
-                yield Tx(cursor, "%s")
+                yield Tx(cursor, "%s", self.schema)
             return
+
+    def wakeup(self) -> Wakeup:
+        """Bumped by this process's :class:`Listener` (one extra connection), started on
+        the first call; with ``listen`` off, one nobody bumps (waits poll)."""
+        if not self.listen:
+            return super().wakeup()
+        with self._listener_lock:
+            listener = self._listener
+            if listener is None or listener.pid != os.getpid():  # none yet, or forked
+                listener = self._listener = Listener(self.conninfo, self.schema).start()
+            return listener.wakeup
 
     def analyze(self, tables: Iterable[str]) -> None:
         """A new table has no statistics until autovacuum gets to it; without them the
@@ -235,7 +274,16 @@ class PostgresReadStore(ReadStore):
                 conn.execute(f"ANALYZE {table}")
             conn.commit()
 
+    @property
+    def listener(self) -> Listener | None:
+        """This process's listener, once :meth:`wakeup` started it."""
+        return self._listener
+
     def close(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None and self._listener.pid == os.getpid():
+                self._listener.stop()
+            self._listener = None
         self.pool.close()
 
 
@@ -254,4 +302,5 @@ def open_read_store(settings: Any) -> ReadStore:
         },
         settings.postgres_schema or None,
         settings.postgres_pool_size,
+        listen=settings.listen_notify,
     )

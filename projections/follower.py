@@ -126,9 +126,11 @@ class Follower:
         return moved
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
-        """Follow the log until ``stop``; a database outage is waited out, not fatal."""
+        """Follow the log until ``stop``; a database outage is waited out, not fatal.
+        On PostgreSQL a save wakes it at once (the read store's wakeup); the poll is the
+        fallback."""
         follow(self.step, stop, what="follower", poll_interval=poll_interval,
-               max_backoff=MAX_BACKOFF)  # fmt: skip
+               max_backoff=MAX_BACKOFF, wakeup=self.store.wakeup())  # fmt: skip
 
     # ------------------------------------------------------------------ applying
     def apply_batch(self, projection: Projection, key: str, variant: str, batch: Batch) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from projections.base import Batch
+from projections.wakeup import EVENTS, Wakeup
 
 
 class EventLog(Protocol):
@@ -44,20 +45,30 @@ def follow(
     what: str,
     poll_interval: float = 0.2,
     max_backoff: float = 60.0,
+    wakeup: Wakeup | None = None,
 ) -> None:
     """Call ``step`` (one batch of the log; how much it moved) until ``stop``, pausing
     when there was nothing to do. A failing step (a database or Redis outage) is waited
     out with a growing pause, never fatal: the next step starts where the last one
-    committed."""
+    committed.
+
+    With a ``wakeup`` an idle pause ends as soon as a save of events commits (PostgreSQL
+    LISTEN/NOTIFY); ``poll_interval`` stays its upper bound, so a notification missed
+    only delays the step to the next poll. A failing step's pause is not cut short."""
     log = logging.getLogger(f"parley.{what}")
     pause = poll_interval
+    wakeup = wakeup or Wakeup()  # nobody bumps it: a timed poll
     while not stop.is_set():
+        mark = wakeup.mark(EVENTS)  # before the step reads: a save during it is not missed
+        failed = False
         try:
             moved = step()
             pause = poll_interval
         except Exception:
             log.exception("%s step failed; retrying in %.1f s", what, pause)
-            moved = 0
+            moved, failed = 0, True
             pause = min(max(pause * 2, 1.0), max_backoff)
-        if not moved:
+        if failed:
             stop.wait(pause)
+        elif not moved:
+            wakeup.wait(mark, pause, stop)

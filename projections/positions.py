@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.db import ReadStore, Tx, timestamp
+from projections.wakeup import POSITIONS
 
 TABLE = "proj_positions"
 DDL = (
@@ -56,6 +57,7 @@ def advance(tx: Tx, name: str, position: int) -> None:
         " error_event = NULL, updated_at = ? WHERE name = ?",
         [position, _now(), name],
     )
+    tx.notify(POSITIONS, f"{name} {position}")  # delivered on commit: readers waiting wake
 
 
 def record_error(tx: Tx, name: str, position: int, event: str, error: str) -> None:

@@ -1,7 +1,9 @@
 """``/v1/stream``: Server-Sent Events, so agent consoles update without polling.
 
 Two kinds of message: ``event`` (a conversation or customer event from the log) and
-``inbox`` (an inbox row after the projection applied a change). Every message's SSE
+``inbox`` (an inbox row after the projection applied a change). On PostgreSQL a stream
+looks again as soon as a save or an inbox update commits (LISTEN/NOTIFY,
+projections.wakeup), else every 0.25 s. Every message's SSE
 ``id`` is the stream's cursor in both feeds (``<events>-<inbox>``), so a console that
 reconnects with ``Last-Event-ID`` misses nothing of either; delivery is at least once,
 so a console applies messages idempotently (events by position, rows by conversation).
@@ -32,6 +34,7 @@ from domain.values import plain
 from projections.db import ReadStore
 from projections.inbox import Inbox, inbox_changes
 from projections.status import outdated, position_of
+from projections.wakeup import EVENTS, POSITIONS
 
 blp = Blueprint("stream", __name__, url_prefix="/v1", description="Live updates (SSE).")
 
@@ -188,7 +191,9 @@ class _Feed:
         deadline = time.monotonic() + timeout
         last_sent = next_token_check = time.monotonic()
         yield "retry: 2000\n\n"
+        wakeup = self.store.wakeup()
         while time.monotonic() < deadline and not streams.stopping.is_set():
+            mark = wakeup.mark(EVENTS, POSITIONS)  # before reading: nothing in between lost
             if client_gone(sock):
                 return
             if time.monotonic() >= next_token_check:
@@ -205,7 +210,9 @@ class _Feed:
                 last_sent = time.monotonic()
                 yield ": keep-alive\n\n"
             else:
-                streams.stopping.wait(POLL_SECONDS)
+                # A save or an inbox update committed ends the wait at once on PostgreSQL;
+                # the poll is the fallback (and all there is on SQLite).
+                wakeup.wait(mark, POLL_SECONDS, streams.stopping)
 
     def _events(self) -> list[str]:
         out = []
