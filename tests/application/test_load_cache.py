@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from uuid import uuid4
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -21,6 +20,7 @@ from domain.load_cache import LoadCache
 from domain.privacy import ERASED
 from domain.replay import ReplayingRepository
 from tests.application.conftest import AGENT, INTEGRATION, SUPERVISOR, open_from_tweet
+from tests.application.test_concurrency import add_note
 from tests.conftest import Clock as ManualClock
 
 
@@ -34,10 +34,6 @@ def cache_of(app: Conversations) -> LoadCache:
 def full_replay(app: Conversations, conversation_id: object) -> Conversation:
     """The conversation as the library's own projector builds it from every event."""
     return app.repository.get(conversation_id, projector_func=project_aggregate)  # type: ignore[arg-type]
-
-
-def note(body: str) -> Callable[[Conversation, datetime], None]:
-    return lambda c, now: c.add_note(note_id=uuid4(), body=body, actor=AGENT, timestamp=now)
 
 
 def test_a_cached_load_is_the_state_a_full_replay_gives_after_many_commands(
@@ -93,8 +89,8 @@ def test_a_command_that_loses_a_race_leaves_nothing_of_itself_in_the_cache(
     application.get_conversation(opened.id)  # cached at version 1
 
     def loses(conversation: Conversation, now: datetime) -> None:
-        other.update(opened.id, note("the winner"))
-        note("the loser")(conversation, now)  # changes this command's copy, then fails
+        other.update(opened.id, add_note("the winner", AGENT))
+        add_note("the loser", AGENT)(conversation, now)  # changes this command's copy, then fails
 
     with pytest.raises(VersionConflictError):
         application.update(opened.id, loses)
