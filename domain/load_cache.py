@@ -27,11 +27,12 @@ another process is seen by the next load here, as without the cache.
 from __future__ import annotations
 
 import pickle
-import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+
+from domain.lru import Lru
 
 DEFAULT_SIZE = 1000  # conversations per process
 
@@ -54,42 +55,26 @@ class Entry:
         return pickle.loads(self.blob)
 
 
-class LoadCache:
-    """A bounded least-recently-used map of aggregate id to :class:`Entry`."""
+class LoadCache(Lru[UUID, Entry]):
+    """Aggregate id to :class:`Entry`, least recently used dropped first; counts its hits."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self.size = size
-        self._entries: OrderedDict[UUID, Entry] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(size)
         self.hits = self.misses = 0
 
     def get(self, aggregate_id: UUID) -> Entry | None:
-        with self._lock:
-            entry = self._entries.get(aggregate_id)
-            if entry is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-                self._entries.move_to_end(aggregate_id)
-            return entry
+        entry = super().get(aggregate_id)
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
 
-    def put(self, aggregate_id: UUID, entry: Entry) -> None:
-        with self._lock:
-            current = self._entries.get(aggregate_id)
-            if current is not None and current.version > entry.version:
-                return  # a concurrent load got further: keep it
-            self._entries[aggregate_id] = entry
-            self._entries.move_to_end(aggregate_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+    def put(
+        self, aggregate_id: UUID, entry: Entry, keep: Callable[[Entry], bool] | None = None
+    ) -> None:
+        """By default a concurrent load that got further keeps its entry."""
+        super().put(aggregate_id, entry, keep or (lambda current: current.version > entry.version))
 
     def drop(self, aggregate_id: UUID) -> None:
-        with self._lock:
-            self._entries.pop(aggregate_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self.pop(aggregate_id)

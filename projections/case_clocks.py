@@ -16,10 +16,9 @@ nothing behind to be reused.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from typing import Any
 
+from domain.lru import Lru
 from domain.sla_clock import SlaClock
 from projections.base import Context, event_type
 
@@ -28,15 +27,22 @@ Scope = tuple[str, ...]  # the row's physical table and the state column, and th
 
 
 class KeptClocks:
+    """Clocks as last written, each beside the text it was written as."""
+
     def __init__(self, size: int = MAX_KEPT) -> None:
-        self.size = size
-        self._clocks: OrderedDict[Scope, tuple[str, SlaClock]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._clocks: Lru[Scope, tuple[str, SlaClock]] = Lru(size)
+
+    @property
+    def size(self) -> int:
+        return self._clocks.size
+
+    @size.setter
+    def size(self, size: int) -> None:
+        self._clocks.size = size
 
     def take(self, scope: Scope, state: str) -> SlaClock | None:
         """The clock last written as ``state`` at ``scope``, now the caller's alone."""
-        with self._lock:
-            kept = self._clocks.pop(scope, None)
+        kept = self._clocks.pop(scope)
         if kept is None or kept[0] != state:
             return None
         clock = kept[1]
@@ -44,15 +50,10 @@ class KeptClocks:
         return clock
 
     def put(self, scope: Scope, state: str, clock: SlaClock) -> None:
-        with self._lock:
-            self._clocks[scope] = (state, clock)
-            self._clocks.move_to_end(scope)
-            while len(self._clocks) > self.size:
-                self._clocks.popitem(last=False)
+        self._clocks.put(scope, (state, clock))
 
     def clear(self) -> None:
-        with self._lock:
-            self._clocks.clear()
+        self._clocks.clear()
 
 
 KEPT = KeptClocks()
