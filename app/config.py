@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from domain.privacy import decode_master_key, new_master_key
-from domain.service import LOAD_CACHE_SETTING, MASTER_KEY_SETTING
+from domain.service import GROUP_COMMIT_SETTING, LOAD_CACHE_SETTING, MASTER_KEY_SETTING
 
 TRUE = {"1", "y", "yes", "true", "on"}
 FALSE = {"0", "n", "no", "false", "off"}
@@ -38,6 +38,7 @@ class Settings:
     # only the poll; the poll stays as the fallback. Ignored on SQLite (it polls).
     listen_notify: bool = True
     load_cache_size: int = 1000  # conversations each process keeps loaded; 0 turns it off
+    group_commit: bool = True  # PostgreSQL: a process's concurrent saves commit together
     create_tables: str = "auto"  # auto: yes on SQLite, no on PostgreSQL (run `parley db init`)
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_body_bytes: int = 1024 * 1024
@@ -169,6 +170,7 @@ def event_store_env(settings: Settings, *, create_tables: bool | None = None) ->
         "CREATE_TABLE": "y" if create else "n",
         MASTER_KEY_SETTING: master_key(settings),
         LOAD_CACHE_SETTING: str(settings.load_cache_size),
+        GROUP_COMMIT_SETTING: "y" if settings.group_commit else "n",
     }
     if settings.store == "sqlite":
         path = settings.sqlite_path

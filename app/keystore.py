@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from app.group_commit import GroupCommit, Outcomes, PendingSave
 from domain.privacy import DESTROY, KeyRing
 from projections.wakeup import EVENTS, channel
 
@@ -131,7 +134,13 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
             )  # fmt: skip
 
 
+class _Conflicted(Exception):
+    """An event of a group was stored by someone else first (raised to roll back)."""
+
+
 class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
+    group_commit: GroupCommit | None = None
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(
@@ -142,6 +151,18 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
         )
         self._keys = SQL("{schema}.{table}").format(
             schema=Identifier(self.datastore.schema), table=Identifier(TABLE)
+        )
+        # A group's events in one statement; those someone stored first are left out
+        # (and the group then written save by save): ``_commit_group``.
+        self._insert_unless_taken = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, originator_version, topic, state"
+            " FROM unnest(%s::{schema}.{stored_event}[]) ON CONFLICT DO NOTHING"
+            " RETURNING originator_id, originator_version, notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            stored_event=Identifier(self.stored_event_type_name),
         )
 
     def select_data_key(self, owner: UUID) -> tuple[bool, bytes | None]:
@@ -168,7 +189,12 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        created, destroyed = self._pending(kwargs)
+        self._write_keys(curs, *self._pending(kwargs))
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def _write_keys(
+        self, curs: Cursor[DictRow], created: dict[UUID, bytes], destroyed: list[UUID]
+    ) -> None:
         now = datetime.now(UTC)
         if created:
             curs.executemany(
@@ -186,7 +212,85 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
                 ).format(self._keys),
                 (owner, now, now),
             )
-        super()._insert_events(curs, stored_events, **kwargs)
+
+    # ------------------------------------------------------------------ group commit
+    def enable_group_commit(self) -> None:
+        """Commit concurrent saves of this process together (``app.group_commit``)."""
+        self.group_commit = GroupCommit(self._commit_group)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        group = self.group_commit
+        if group is None or not stored_events:
+            return super().insert_events(stored_events, **kwargs)
+        created, destroyed = self._pending(kwargs)  # the key ring's are this thread's
+        ids = group.submit(PendingSave(stored_events, created, destroyed))
+        if destroyed:
+            self._forget_destroyed()
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _commit_group(self, group: list[PendingSave]) -> Outcomes:
+        """One transaction, one table lock and one ``NOTIFY`` for the whole group.
+
+        First all of it in one statement; if any event conflicts (someone saved that
+        version first), that is undone and the group is written save by save, each in a
+        savepoint of its own, so a conflict rolls back that save only."""
+        if len(group) > 1:
+            try:
+                return self._commit_at_once(group)
+            except _Conflicted:
+                pass
+        return self._commit_by_savepoints(group)
+
+    def _commit_at_once(self, group: list[PendingSave]) -> Outcomes:
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for save in group
+            for e in save.stored_events
+        ]
+        created = {owner: key for save in group for owner, key in save.created_keys.items()}
+        destroyed = [owner for save in group for owner in save.destroyed_keys]
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            self._write_keys(curs, created, destroyed)
+            curs.execute(self._insert_unless_taken, (rows,))
+            stored = {(str(r["originator_id"]), r["originator_version"]): r["notification_id"]
+                      for r in curs.fetchall()}  # fmt: skip
+            if len(stored) != len(rows):
+                raise _Conflicted  # rolls the transaction back
+            self._notify_position(curs, max(stored.values()))
+        ids = {
+            i: [stored[str(e.originator_id), e.originator_version] for e in save.stored_events]
+            for i, save in enumerate(group)
+        }
+        return Outcomes(ids, {})
+
+    def _commit_by_savepoints(self, group: list[PendingSave]) -> Outcomes:
+        ids: dict[int, Sequence[int]] = {}
+        errors: dict[int, BaseException] = {}
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            if len(group) == 1:  # alone: its error is the transaction's, no savepoint
+                ids[0] = self._insert_save(curs, group[0])
+            for i, save in enumerate(group if len(group) > 1 else ()):
+                try:
+                    with conn.transaction():  # a savepoint
+                        ids[i] = self._insert_save(curs, save)
+                except psycopg.IntegrityError as error:
+                    errors[i] = IntegrityError(str(error))
+            last = max((max(found) for found in ids.values() if found), default=None)
+            if last is not None:
+                self._notify_position(curs, last)
+        return Outcomes(ids, errors)
+
+    def _insert_save(self, curs: Cursor[DictRow], save: PendingSave) -> Sequence[int]:
+        """One save of a group: its keys, then the library's plain insert without the
+        lock (the group holds it) and its NOTIFY; the ids as the library reads them."""
+        self._write_keys(curs, save.created_keys, save.destroyed_keys)
+        super(PostgresApplicationRecorder, self)._insert_stored_events(curs, save.stored_events)
+        return super()._fetch_ids_after_insert_events(curs, save.stored_events) or []
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         """Nothing here: the library's own ``NOTIFY <events table>`` (for its
@@ -202,12 +306,15 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
         it when it commits, and never of a save rolled back."""
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if ids:
-            curs.execute(
-                "SELECT pg_notify(%s, %s)",
-                (channel(EVENTS, self.datastore.schema), str(max(ids))),
-                prepare=True,
-            )
+            self._notify_position(curs, max(ids))
         return ids
+
+    def _notify_position(self, curs: Cursor[DictRow], position: int) -> None:
+        curs.execute(
+            "SELECT pg_notify(%s, %s)",
+            (channel(EVENTS, self.datastore.schema), str(position)),
+            prepare=True,
+        )
 
     def _forget_destroyed(self) -> None:
         """Rewrite the (small) keys table now, without the destroyed keys' old row

@@ -15,8 +15,11 @@ PostgreSQL schema):
            (one save = MessageReceived + an InboundIndex record, as real ingest writes)
 * http     the same through the Flask app in-process (``create_app`` + its test client:
            routing, auth, schemas, JSON, no network), integration token
+* threads16  ``service`` messages from 16 threads of one process, each on its own
+           conversations (group commit on; ``threads16-solo``: off, each save its own commit)
 * served   the same over loopback HTTP against ``parley serve --workers 2`` (gunicorn),
-           4 client threads with a ``requests.Session`` each, a bounded request count
+           4 client threads with a ``requests.Session`` each, a bounded request count;
+           ``served16``: 16 clients (``served16-solo``: group commit off)
 
 Ratios are against the raw ceiling of the same store in the same run: an open against raw
 create, a message against raw append. See bench/README.md for how to read the figures.
@@ -51,6 +54,7 @@ from domain.values import Identity
 
 ACTOR = "integration:bench"
 CLIENTS = 4  # threads against the served API
+MANY = 16  # concurrent writers of the threads and served16 paths (the issue's 16 clients)
 WORKERS = 2  # gunicorn workers
 SERVED_MAX = 1000  # at most this many messages over real HTTP, per store
 WARM_UP = 5  # untimed operations before each timed path
@@ -193,8 +197,55 @@ def bench_http(kind: str, store: dict[str, str], n: int, m: int) -> list[Row]:
         flask_app.extensions["parley.application"].close()
 
 
+# ---------------------------------------------------------------------------- threads (one process)
+def bench_threads(
+    kind: str, store: dict[str, str], n: int, m: int, threads: int, *, group_commit: bool = True
+) -> list[Row]:
+    """``service`` from ``threads`` threads of one process at once, each on its own
+    conversations: what group commit (``app.group_commit``, PostgreSQL) makes of
+    concurrent writers. ``group_commit=False``: each save commits on its own."""
+    settings = Settings.from_env({**store, "PARLEY_GROUP_COMMIT": "yes" if group_commit else "no",
+                                  "PARLEY_POSTGRES_POOL_SIZE": str(threads)})  # fmt: skip
+    service = Conversations(env=event_store_env(settings, create_tables=True))
+    path = f"threads{threads}" + ("" if group_commit else "-solo")
+    try:
+        ids: list[UUID] = []
+        for i in range(max(m, threads)):
+            data = tweet(i)
+            identity = Identity(**data.pop("identity"))
+            ids.append(service.open_conversation(identity=identity, actor=ACTOR, **data).id)
+        share = [ids[k::threads] for k in range(threads)]
+
+        def messages(k: int) -> None:
+            mine = share[k]
+            for j, i in enumerate(range(k, n, threads)):
+                service.receive_message(mine[j % len(mine)], actor=ACTOR, **follow_up(i))
+
+        with ThreadPoolExecutor(threads) as pool:
+            start = time.perf_counter()
+            list(pool.map(messages, range(threads)))
+            received = time.perf_counter() - start
+        return [Row(kind, path, "message", n, received)]
+    finally:
+        service.close()
+
+
 # ---------------------------------------------------------------------------- served (gunicorn)
-def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) -> list[Row]:
+def bench_served(
+    kind: str,
+    store: dict[str, str],
+    n: int,
+    m: int,
+    log: Path,
+    clients: int = CLIENTS,
+    *,
+    group_commit: bool = True,
+) -> list[Row]:
+    """``clients`` threads, each with its own session and its own conversations."""
+    path = ("served" if clients == CLIENTS else f"served{clients}") + (
+        "" if group_commit else "-solo"
+    )
+    store = {**store, "PARLEY_GROUP_COMMIT": "yes" if group_commit else "no"}
     settings = Settings.from_env(store)
     token = "prl_" + secrets.token_urlsafe(32)
     setup = Conversations(env=event_store_env(settings, create_tables=True))  # parley db init
@@ -204,16 +255,16 @@ def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) ->
     n = min(n, SERVED_MAX)
     with serving(environment(store), log, workers=WORKERS) as server:
         base = server.base
-        sessions = [requests.Session() for _ in range(CLIENTS)]
+        sessions = [requests.Session() for _ in range(clients)]
         for session in sessions:
             session.headers.update(headers)
             session.get(base + "/healthz", timeout=10)  # connect before the clock starts
-        ids: list[list[str]] = [[] for _ in range(CLIENTS)]
+        ids: list[list[str]] = [[] for _ in range(clients)]
 
         def open_some(k: int) -> int:
             """Client k opens its share of the M conversations; answers its error count."""
             failed = 0
-            for i in range(k, m, CLIENTS):
+            for i in range(k, m, clients):
                 response = sessions[k].post(base + "/v1/conversations", json=tweet(i), timeout=30)
                 if response.status_code == 201:
                     ids[k].append(response.json()["id"])
@@ -226,24 +277,24 @@ def bench_served(kind: str, store: dict[str, str], n: int, m: int, log: Path) ->
             (so clients never race on one conversation)."""
             failed = 0
             mine = ids[k]
-            for j, i in enumerate(range(k, n, CLIENTS)):
+            for j, i in enumerate(range(k, n, clients)):
                 url = f"{base}/v1/conversations/{mine[j % len(mine)]}/messages"
                 response = sessions[k].post(url, json=follow_up(i), timeout=30)
                 failed += response.status_code != 201
             return failed
 
-        with ThreadPoolExecutor(CLIENTS) as pool:
+        with ThreadPoolExecutor(clients) as pool:
             start = time.perf_counter()
-            open_errors = sum(pool.map(open_some, range(CLIENTS)))
+            open_errors = sum(pool.map(open_some, range(clients)))
             opened = time.perf_counter() - start
             start = time.perf_counter()
-            message_errors = sum(pool.map(messages, range(CLIENTS)))
+            message_errors = sum(pool.map(messages, range(clients)))
             received = time.perf_counter() - start
         for session in sessions:
             session.close()
     return [
-        Row(kind, "served", "open", m, opened, open_errors),
-        Row(kind, "served", "message", n, received, message_errors),
+        Row(kind, path, "open", m, opened, open_errors),
+        Row(kind, path, "message", n, received, message_errors),
     ]
 
 
@@ -261,8 +312,9 @@ def header(n: int, m: int, kinds: list[str]) -> str:
     lines = [
         f"# bench.ingest  {describe_machine(kinds)}",
         f"# N={n} messages per path (served: at most {SERVED_MAX}), M={m} conversations"
-        f" (messages round-robin over them), one writer except served ({CLIENTS} clients,"
-        f" {WORKERS} gunicorn workers); each path on a fresh store; time.perf_counter",
+        f" (messages round-robin over them), one writer except threads{MANY} ({MANY} threads)"
+        f" and served ({CLIENTS} clients; served{MANY}: {MANY}; {WORKERS} gunicorn workers);"
+        " -solo: PARLEY_GROUP_COMMIT=no; each path on a fresh store; time.perf_counter",
     ]
     lines += [f"#   {op:<8} = {what}" for op, what in WHAT.items()]
     return "\n".join(lines)
@@ -271,14 +323,14 @@ def header(n: int, m: int, kinds: list[str]) -> str:
 def table(rows: list[Row]) -> str:
     ceiling = {(r.store, r.op): r.rate for r in rows if r.path == "raw"}
     out = [
-        f"{'store':<9}{'path':<8}{'op':<9}{'ops':>6}{'seconds':>9}{'ops/s':>9}"
+        f"{'store':<9}{'path':<14}{'op':<9}{'ops':>6}{'seconds':>9}{'ops/s':>9}"
         f"{'x raw':>8}  {'errors':>6}"
     ]
     for r in rows:
         base = ceiling.get((r.store, CEILING_OF[r.op]))
         ratio = f"{r.rate / base:.2f}" if base else "-"
         out.append(
-            f"{r.store:<9}{r.path:<8}{r.op:<9}{r.ops:>6}{r.seconds:>9.2f}{r.rate:>9.0f}"
+            f"{r.store:<9}{r.path:<14}{r.op:<9}{r.ops:>6}{r.seconds:>9.2f}{r.rate:>9.0f}"
             f"{ratio:>8}  {r.errors:>6}"
         )
     out += sealing_cost(rows)
@@ -307,7 +359,8 @@ def sealing_cost(rows: list[Row]) -> list[str]:
 
 def run(kinds: list[str], n: int, m: int, rounds: int = 1) -> list[Row]:
     rows: list[Row] = []
-    paths = ("raw-create", "raw-append", *("plain", "service") * rounds, "http", "served")
+    paths = ("raw-create", "raw-append", *("plain", "service") * rounds, "http",
+             "threads", "threads-solo", "served", "served16", "served16-solo")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         directory = Path(tmp)
         for kind in kinds:
@@ -321,8 +374,15 @@ def run(kinds: list[str], n: int, m: int, rounds: int = 1) -> list[Row]:
                         rows += bench_service(kind, store, n, m, seal=name == "service")
                     elif name == "http":
                         rows += bench_http(kind, store, n, m)
+                    elif name.startswith("threads"):
+                        rows += bench_threads(
+                            kind, store, n, m, MANY, group_commit=name == "threads"
+                        )
                     else:
-                        rows += bench_served(kind, store, n, m, directory / f"{kind}-served.log")
+                        log = directory / f"{kind}-{name}.log"
+                        clients = MANY if name.startswith("served16") else CLIENTS
+                        rows += bench_served(kind, store, n, m, log, clients,
+                                             group_commit=not name.endswith("-solo"))  # fmt: skip
     return rows
 
 
@@ -342,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     args = parser.parse_args(argv)
     kinds = list(KINDS) if args.store == "both" else [args.store]
-    m = args.conversations or max(CLIENTS, args.n // 10)
+    m = args.conversations or max(MANY, args.n // 10)
     started = time.perf_counter()
     rows = run(kinds, args.n, m, args.rounds)
     print(header(args.n, m, kinds))

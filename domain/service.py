@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, strtobool
 
 from domain.conversation import Conversation
 from domain.customer import Customer
@@ -55,6 +55,7 @@ A = TypeVar("A", bound=Aggregate)
 DEFAULT_KEY_TTL = timedelta(hours=24)
 MASTER_KEY_SETTING = "DATA_MASTER_KEY"  # the master key, base64 (app.config sets it)
 LOAD_CACHE_SETTING = "LOAD_CACHE_SIZE"  # conversations kept loaded per process; 0: none
+GROUP_COMMIT_SETTING = "GROUP_COMMIT"  # y: concurrent saves commit together (PostgreSQL)
 
 
 def utc_now() -> datetime:
@@ -71,6 +72,7 @@ class Service(Application):
         "POSTGRES_LOCK_TIMEOUT": "5",
         "SQLITE_LOCK_TIMEOUT": "10",
         LOAD_CACHE_SETTING: str(DEFAULT_LOAD_CACHE_SIZE),
+        GROUP_COMMIT_SETTING: "y",
     }
 
     def __init__(
@@ -87,6 +89,7 @@ class Service(Application):
         super().__init__(env=env)
         self._attach_keys(seal_personal_data)
         self._attach_load_cache()
+        self._attach_group_commit()
         self.clock = clock
         self.key_ttl = key_ttl
         # The brand's own account on each channel (X user id, From address): replies
@@ -147,6 +150,13 @@ class Service(Application):
         repository.cached = lambda aggregate: isinstance(aggregate, Conversation)  # type: ignore[method-assign]
         repository.owners_of = key_owners  # type: ignore[method-assign]
         repository.readable = lambda owners: not any(map(self.is_erased, owners))  # type: ignore[method-assign]
+
+    def _attach_group_commit(self) -> None:
+        """On a store whose recorder can (PostgreSQL's), commit the saves that arrive
+        while one is committing together, in one transaction (``app.group_commit``)."""
+        enable = getattr(self.recorder, "enable_group_commit", None)
+        if enable is not None and strtobool(self.env.get(GROUP_COMMIT_SETTING) or "y"):
+            enable()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, in the scope of one save's data keys: keys of customers
