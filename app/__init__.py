@@ -18,7 +18,7 @@ from app.streaming import Streams
 from app.token_use import TokenUse
 from domain.application import Clock, Conversations, utc_now
 from projections.db import ReadStore, open_read_store
-from projections.follower import Follower
+from projections.follower import CATCH_UP_BATCH, Follower
 from projections.log import NotificationLog
 from projections.registry import all_projections
 from workers import outbox
@@ -125,4 +125,5 @@ def create_app(
 def follower_for(application: Conversations, read_store: ReadStore, **kwargs: Any) -> Follower:
     """The follower feeding every projection from this application's log."""
     events = NotificationLog(application.recorder, application.mapper)
+    kwargs.setdefault("catch_up_batch", CATCH_UP_BATCH)
     return Follower(read_store, events, all_projections(), **kwargs)

@@ -20,9 +20,10 @@ from rich.table import Table
 from app.config import Settings, event_store_env
 from domain.application import Conversations
 from projections.db import ReadStore, open_read_store
-from projections.follower import Follower
+from projections.follower import CATCH_UP_BATCH, DEFAULT_BATCH, Follower
 from projections.log import NotificationLog
 from projections.rebuild import (
+    REBUILD_BATCH,
     RebuildFailedError,
     discard_builds,
     rebuild,
@@ -141,14 +142,27 @@ def clean(idle_minutes: float) -> None:
 
 @projections.command("run")
 @click.option("--once", is_flag=True, help="catch up to the head, then exit")
-@click.option("--batch-size", default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="events per transaction when following the head",
+)
+@click.option(
+    "--catch-up-batch",
+    default=CATCH_UP_BATCH,
+    show_default=True,
+    help="events per transaction while far behind (a read came back full)",
+)
 @click.option("--poll-interval", default=0.2, show_default=True)
-def run(once: bool, batch_size: int, poll_interval: float) -> None:
+def run(once: bool, batch_size: int, catch_up_batch: int, poll_interval: float) -> None:
     """Follow the event log and keep every projection up to date (until SIGTERM).
 
     A projection whose tables another version of its code built is rebuilt first."""
     with _read_side() as (_, store, events):
-        follower = Follower(store, events, all_projections(), batch_size=batch_size)
+        follower = Follower(
+            store, events, all_projections(), batch_size=batch_size, catch_up_batch=catch_up_batch
+        )
         follower.setup()
         for projection in outdated(store, all_projections()):
             # Built by another version of its code: rebuilt (in shadow tables, swapped in)
@@ -176,7 +190,9 @@ def run(once: bool, batch_size: int, poll_interval: float) -> None:
 
 @projections.command("rebuild")
 @click.argument("name", type=_name_choice())
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option(
+    "--batch-size", default=REBUILD_BATCH, show_default=True, help="events per transaction"
+)
 def rebuild_command(name: str, batch_size: int) -> None:
     """Rebuild NAME from position 0 in shadow tables; swap in when caught up."""
     with _read_side() as (_, store, events), progress_bar(f"rebuild {name}") as progress:
@@ -191,7 +207,9 @@ def rebuild_command(name: str, batch_size: int) -> None:
 
 @projections.command("verify")
 @click.argument("name", type=_name_choice())
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option(
+    "--batch-size", default=REBUILD_BATCH, show_default=True, help="events per transaction"
+)
 def verify_command(name: str, batch_size: int) -> None:
     """Rebuild NAME into scratch tables and diff with the live view (exit 1 on a difference)."""
     with _read_side() as (_, store, events), progress_bar(f"verify {name}") as progress:

@@ -67,9 +67,9 @@ from domain.indexes import IdentityIndex
 from domain.values import Identity
 from projections.base import Batch
 from projections.db import PostgresReadStore, ReadStore, SQLiteReadStore, open_read_store
-from projections.follower import Follower
-from projections.log import EventLog, NotificationLog
-from projections.rebuild import rebuild
+from projections.follower import CATCH_UP_BATCH, Follower
+from projections.log import EventLog, NotificationLog, Wanted
+from projections.rebuild import REBUILD_BATCH, rebuild
 from projections.registry import all_projections
 from projections.status import position_of
 
@@ -77,8 +77,7 @@ ACTOR_CUSTOMER = "customer"
 SEED = 7  # the seed is the same on every run and every store
 OPEN_CHUNK = 1000  # conversations opened per save (3 aggregates, 3 events each)
 FOLLOW_CHUNK = 2000  # follow-up events per save
-READ_PAGE = 1000  # the log page of step 2 (the rebuild's batch size)
-REBUILD_BATCH = 1000
+READ_PAGE = 1000  # the log page of step 2
 FOLLOW_BATCH = 500  # the follower's default (projections.follower.DEFAULT_BATCH)
 SMALL_EVENTS = 5000  # the batch 1 versus batch 500 comparison: the first events only
 REQUESTS = 200  # timed inbox requests per query
@@ -420,8 +419,8 @@ class CappedLog:
     def __init__(self, log: EventLog, until: int) -> None:
         self.log, self.until = log, until
 
-    def read(self, after: int, limit: int) -> Batch:
-        return [(p, e) for p, e in self.log.read(after, limit) if p <= self.until]
+    def read(self, after: int, limit: int, wanted: Wanted | None = None) -> Batch:
+        return [(p, e) for p, e in self.log.read(after, limit, wanted) if p <= self.until]
 
     def head(self) -> int:
         return min(self.log.head(), self.until)
@@ -451,9 +450,13 @@ def scratch_read_store(kind: str, store: dict[str, str], directory: Path, name: 
         yield read_store
 
 
-def follow(store: ReadStore, log: EventLog, batch_size: int) -> tuple[int, float]:
+def follow(
+    store: ReadStore, log: EventLog, batch_size: int, catch_up_batch: int | None = None
+) -> tuple[int, float]:
     """A follower catching all projections up from 0 on fresh tables: (positions, seconds)."""
-    follower = Follower(store, log, all_projections(), batch_size=batch_size)
+    follower = Follower(
+        store, log, all_projections(), batch_size=batch_size, catch_up_batch=catch_up_batch
+    )
     follower.setup()
     if any(position_of(store, p.name) for p in all_projections()):
         raise RuntimeError("the scratch read store is not empty")
@@ -485,8 +488,11 @@ def bench_build(
         )  # fmt: skip
     progress(f"{kind} follower from 0, batch {FOLLOW_BATCH}")
     with scratch_read_store(kind, store, directory, "follow") as scratch:
-        _, seconds = follow(scratch, log, FOLLOW_BATCH)
-    rows.append(RateRow(kind, f"follower x3 from 0 (batch {FOLLOW_BATCH})", events, seconds))
+        _, seconds = follow(scratch, log, FOLLOW_BATCH, CATCH_UP_BATCH)
+    rows.append(
+        RateRow(kind, f"follower x3 from 0 (batch {FOLLOW_BATCH}, catch-up {CATCH_UP_BATCH})",
+                events, seconds)
+    )  # fmt: skip
     until, small = position_of_nth(app, SMALL_EVENTS)
     capped = CappedLog(log, until)
     for batch_size in (1, FOLLOW_BATCH):

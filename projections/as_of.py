@@ -14,7 +14,7 @@ from datetime import datetime
 
 from projections.base import Batch, Projection
 from projections.db import ReadStore, SQLiteReadStore
-from projections.log import EventLog
+from projections.log import EventLog, Wanted
 from projections.rebuild import rebuild
 
 
@@ -26,10 +26,12 @@ class UntilMoment:
         self.ended_at: int | None = None  # the last position taken, once the end is seen
         self.last = 0
 
-    def read(self, after: int, limit: int) -> Batch:
+    def read(self, after: int, limit: int, wanted: Wanted | None = None) -> Batch:
         if self.ended_at is not None and after >= self.ended_at:
             return []
         taken = []
+        # Every event decoded (``wanted`` not passed on): the end is found by each one's
+        # own time, which a skipped event would not show.
         for position, event in self.events.read(after, limit):
             if event.timestamp > self.moment:
                 self.ended_at = self.last

@@ -28,6 +28,20 @@ class TableNames(dict[str, str]):
         return cls({t: f"proj_{t}{variant}" for t in projection.tables})
 
 
+class Skipped:
+    """An event of the log left undecoded because no projection reading it handles its
+    topic: it keeps its place (and position) in a batch, and is nothing to every handler
+    (its type, ``Skipped``, names no handler and no aggregate)."""
+
+    __slots__ = ("topic",)
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def __repr__(self) -> str:
+        return f"Skipped({self.topic!r})"
+
+
 def event_type(event: Any) -> str:
     """``Conversation.Opened`` from the topic ``parley.Conversation.Opened``."""
     topic: str = getattr(type(event), "TOPIC", type(event).__qualname__)
@@ -98,8 +112,24 @@ class Projection:
         ctx.flush_inserts()
 
     def handler_for(self, event: Any) -> Any:
-        """The method that applies ``event``: ``on_<Aggregate>_<Event>``, if defined."""
-        return getattr(self, "on_" + event_type(event).replace(".", "_"), None)
+        """The method that applies ``event`` (``None`` for an event it ignores): by its
+        type alone, looked up once per type."""
+        kind = event_type(event)
+        handlers: dict[str, Any] = self.__dict__.setdefault("_handlers", {})
+        if kind not in handlers:
+            handlers[kind] = self.handler_for_kind(kind)
+        return handlers[kind]
+
+    def handler_for_kind(self, kind: str) -> Any:
+        """The method for events of type ``kind`` (``Conversation.Opened``):
+        ``on_<Aggregate>_<Event>``, if defined. A projection that handles events another
+        way overrides this, never ``handler_for``: :meth:`handles` asks it too."""
+        return getattr(self, "on_" + kind.replace(".", "_"), None)
+
+    def handles(self, topic: str) -> bool:
+        """Whether events of ``topic`` (``parley.Conversation.Opened``) do anything here: a
+        log reader leaves the others undecoded (:class:`Skipped`) for this projection."""
+        return self.handler_for_kind(topic.removeprefix("parley.")) is not None
 
     def finish_batch(self, ctx: Context) -> None:
         """After the batch's handlers, before its rows are written: for totals and the like."""

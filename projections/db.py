@@ -30,9 +30,10 @@ def timestamp(value: datetime | None) -> str | None:
     """A datetime as fixed-width UTC text (sorts correctly as a string)."""
     if value is None:
         return None
-    utc = value.astimezone(UTC)
-    # Zero-padded year: strftime writes year 999 as "999", which neither sorts nor parses.
-    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    # isoformat zero-pads the year (strftime writes year 999 as "999", which neither sorts
+    # nor parses) and, with timespec, always writes the microseconds; "+00:00" becomes "Z".
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

@@ -21,11 +21,12 @@ from psycopg_pool import PoolTimeout
 from projections import positions
 from projections.base import LIVE, Batch, Projection, TableNames, event_type
 from projections.db import ReadStore
-from projections.log import EventLog, follow
+from projections.log import EventLog, Wanted, follow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+CATCH_UP_BATCH = 10_000  # events per transaction while far behind (the app's, the CLI's)
 MAX_BACKOFF = 60.0
 # SQLite reports a busy database and a missing column alike as OperationalError; only
 # these messages mean the database, not the handler, is at fault (for now).
@@ -58,6 +59,11 @@ class ProjectionFailedError(Exception):
         self.name, self.position, self.event, self.error = name, position, event, error
 
 
+def wanted_by(projections: Sequence[Projection]) -> Wanted:
+    """The topics any of ``projections`` handles: the others need not be decoded."""
+    return lambda topic: any(p.handles(topic) for p in projections)
+
+
 class Follower:
     def __init__(
         self,
@@ -66,11 +72,17 @@ class Follower:
         projections: Sequence[Projection],
         *,
         batch_size: int = DEFAULT_BATCH,
+        catch_up_batch: int | None = None,
     ) -> None:
         self.store = store
         self.log = log
         self.projections = list(projections)
         self.batch_size = batch_size
+        # Far behind (a read came back full), a projection takes this many events per
+        # transaction until a read comes back short: a batch costs about the same per case
+        # whatever its length, so a long one covers the same work in fewer passes.
+        self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
+        self._behind: set[str] = set()
         self.failed: dict[str, ProjectionFailedError] = {}  # stopped in this process
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
@@ -118,7 +130,13 @@ class Follower:
             by_position.setdefault(status.position, []).append(projection)
         moved = 0
         for after, group in by_position.items():
-            batch = self.log.read(after, self.batch_size)
+            behind = any(p.name in self._behind for p in group)
+            limit = self.catch_up_batch if behind else self.batch_size
+            batch = self.log.read(after, limit, wanted_by(group))
+            for projection in group:
+                self._behind.discard(projection.name)
+                if len(batch) >= limit:
+                    self._behind.add(projection.name)
             if not batch:
                 continue
             for projection in group:
@@ -153,7 +171,8 @@ class Follower:
     def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:
         with self.store.transaction(lock_key=key) as tx:
             row = positions.read(tx, key)
-            todo = [(p, e) for p, e in batch if row and p > int(row["position"])]
+            reached = int(row["position"]) if row else None
+            todo = [(p, e) for p, e in batch if reached is not None and p > reached]
             if todo:
                 try:
                     projection.apply(tx, names, todo)

@@ -26,7 +26,6 @@ from projections.base import (
     Projection,
     clean,
     dumps,
-    event_type,
     preview,
 )  # fmt: skip
 from projections.case_clocks import clocks, fold, keep
@@ -123,11 +122,10 @@ class Inbox(Projection):
     read_indexes = {"inbox": INDEXES, "inbox_tags": [TAG_INDEX]}
     cached = {"inbox": ("conversation_id", COLUMNS)}
 
-    def handler_for(self, event: Any) -> Any:
+    def handler_for_kind(self, kind: str) -> Any:
         """A conversation's event is folded into its clock first, then handled (the SLA
         events only move the clock)."""
-        handler = super().handler_for(event)
-        kind = event_type(event)
+        handler = super().handler_for_kind(kind)
         if not kind.startswith("Conversation."):
             return handler
 

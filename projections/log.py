@@ -7,12 +7,19 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from projections.base import Batch
+from projections.base import Batch, Skipped
 from projections.wakeup import EVENTS, Wakeup
+
+Wanted = Callable[[str], bool]  # whether a reader wants events of this topic decoded
 
 
 class EventLog(Protocol):
-    def read(self, after: int, limit: int) -> Batch: ...
+    def read(self, after: int, limit: int, wanted: Wanted | None = None) -> Batch:
+        """Up to ``limit`` events after position ``after``, in order. With ``wanted``, an
+        event whose topic it refuses may come as a :class:`~projections.base.Skipped`
+        (its position kept): a reader may always decode more than it was asked to."""
+        ...
+
     def head(self) -> int: ...
 
 
@@ -28,11 +35,23 @@ class NotificationLog:
         self.recorder = recorder
         self.mapper = mapper
 
-    def read(self, after: int, limit: int) -> Batch:
+    def read(self, after: int, limit: int, wanted: Wanted | None = None) -> Batch:
         notifications = self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        return [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        decode = self.mapper.to_domain_event
+        if wanted is None:
+            return [(n.id, decode(n)) for n in notifications]
+        # Decoding (and decrypting) is most of a read: an event no reader handles is
+        # passed over by its topic, which the log stores in the clear.
+        verdicts: dict[str, bool] = {}
+        batch: list[tuple[int, Any]] = []
+        for n in notifications:
+            keep = verdicts.get(n.topic)
+            if keep is None:
+                keep = verdicts[n.topic] = wanted(n.topic)
+            batch.append((n.id, decode(n) if keep else Skipped(n.topic)))
+        return batch
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)

@@ -24,6 +24,10 @@ from projections.log import EventLog
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (position reached, head)
+# Events per transaction of a build. A batch costs about the same per case it touches
+# whatever its length (a case's row and clock are read, and written back, once per batch),
+# and nobody reads a build until it swaps in: long batches, few passes.
+REBUILD_BATCH = 10_000
 
 
 class RebuildFailedError(Exception):
@@ -56,7 +60,7 @@ def _build(
     follower = Follower(store, events, [projection], batch_size=batch_size)
     head = events.head() if until is None else until
     position = 0
-    while batch := _page(events, position, until, batch_size):
+    while batch := _page(events, projection, position, until, batch_size):
         follower.apply_batch(projection, key, variant, batch)
         if key in follower.failed:
             _discard(store, projection, variant)
@@ -69,15 +73,18 @@ def _build(
     return variant, token, position
 
 
-def _page(events: EventLog, after: int, until: int | None, limit: int) -> Batch:
-    return [(p, e) for p, e in events.read(after, limit) if until is None or p <= until]
+def _page(
+    events: EventLog, projection: Projection, after: int, until: int | None, limit: int
+) -> Batch:
+    batch = events.read(after, limit, projection.handles)
+    return [(p, e) for p, e in batch if until is None or p <= until]
 
 
 def _catch_up(
     tx: Tx, events: EventLog, projection: Projection, names: TableNames,
     position: int, until: int | None, batch_size: int,
 ) -> int:  # fmt: skip
-    while batch := _page(events, position, until, batch_size):
+    while batch := _page(events, projection, position, until, batch_size):
         projection.apply(tx, names, batch)
         position = batch[-1][0]
     return position
@@ -94,7 +101,7 @@ def rebuild(
     events: EventLog,
     projection: Projection,
     *,
-    batch_size: int = 1000,
+    batch_size: int = REBUILD_BATCH,
     progress: Progress | None = None,
 ) -> int:
     """Rebuild from position 0 in shadow tables and swap them in; return the position."""
@@ -122,7 +129,7 @@ def verify(
     events: EventLog,
     projection: Projection,
     *,
-    batch_size: int = 1000,
+    batch_size: int = REBUILD_BATCH,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Build into scratch tables up to the live position and diff them with the live view.

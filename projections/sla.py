@@ -66,8 +66,8 @@ class SlaCases(Projection):
     }
     cached = {"sla_cases": ("conversation_id", CASE_COLUMNS)}
 
-    def handler_for(self, event: Any) -> Any:
-        return self._observe if event_type(event).startswith("Conversation.") else None
+    def handler_for_kind(self, kind: str) -> Any:
+        return self._observe if kind.startswith("Conversation.") else None
 
     def _observe(self, ctx: Context, position: int, event: Any) -> None:
         key = str(event.originator_id)

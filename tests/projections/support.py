@@ -22,7 +22,7 @@ from domain.application import Conversations
 from projections.base import LIVE, Projection, TableNames, event_type
 from projections.db import ReadStore, open_read_store
 from projections.follower import Follower
-from projections.log import NotificationLog
+from projections.log import EventLog, NotificationLog
 from projections.registry import all_projections
 from projections.status import projection_status
 from tests.conftest import Clock
@@ -119,7 +119,7 @@ def second_read_store(store: dict[str, str], tmp_path: Path) -> Iterator[ReadSto
             read_store.close()
 
 
-def follower(world_or_store: World | ReadStore, events: NotificationLog | None = None,
+def follower(world_or_store: World | ReadStore, events: EventLog | None = None,
              projections: Sequence[Projection] | None = None, *, batch_size: int = 500) -> Follower:  # fmt: skip
     """A set-up follower over every projection (or the given ones)."""
     if isinstance(world_or_store, World):

@@ -14,9 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from projections.base import Batch
 from projections.follower import Follower
 from projections.inbox import inbox_row
 from projections.inbox_filters import count_keys
+from projections.log import NotificationLog, Wanted
 from projections.rebuild import rebuild, verify
 from projections.registry import all_projections
 from tests.projections.support import (
@@ -168,3 +170,43 @@ def test_a_follower_stopped_anywhere_and_restarted_builds_what_an_uninterrupted_
             head = world.events.head()
             assert {r["position"] for r in position_rows(world.read_store).values()} == {head}
             assert {r["position"] for r in position_rows(other).values()} == {head}
+
+
+class EveryEventDecoded:
+    """The log with ``wanted`` ignored: every event decoded, none skipped."""
+
+    def __init__(self, events: NotificationLog) -> None:
+        self.events = events
+
+    def read(self, after: int, limit: int, wanted: Wanted | None = None) -> Batch:
+        return self.events.read(after, limit)
+
+    def head(self) -> int:
+        return self.events.head()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(steps=workloads, batch_size=st.integers(1, 20), catch_up=st.integers(1, 60))
+def test_skipping_unhandled_topics_and_long_catch_up_batches_build_the_same_views(
+    kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[int, Any]],
+    batch_size: int,
+    catch_up: int,
+) -> None:
+    path = tmp_path_factory.mktemp("skipping")
+    with fresh_world(kind, path) as world:
+        run_workload(world, steps)
+        skipping = Follower(world.read_store, world.events, all_projections(),
+                            batch_size=batch_size, catch_up_batch=catch_up)  # fmt: skip
+        skipping.setup()
+        skipping.run_once()
+        with second_read_store(world.store, path) as other:
+            decoding = follower(other, EveryEventDecoded(world.events), batch_size=batch_size)
+            decoding.run_once()
+            assert skipping.failed == decoding.failed == {}
+            assert dump_tables(world.read_store) == dump_tables(other)
+            assert {r["position"] for r in position_rows(world.read_store).values()} == {
+                world.events.head()
+            }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -25,3 +25,19 @@ def test_iso_shows_a_stored_time_as_parsing_it_would(moment: datetime) -> None:
     assert parsed is not None
     assert iso(stored) == parsed.isoformat() == moment.isoformat()
     assert iso(None) is None
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 2, 9, 0, tzinfo=UTC), "2026-11-02T09:00:00.000000Z"),
+        (datetime(999, 3, 4, 5, 6, 7, 123456, tzinfo=UTC), "0999-03-04T05:06:07.123456Z"),
+        (
+            datetime(2026, 11, 2, 1, 30, 0, 5, tzinfo=timezone(timedelta(hours=-3))),
+            "2026-11-02T04:30:00.000005Z",
+        ),
+    ],
+)
+def test_timestamp_writes_fixed_width_utc_text(moment: datetime, text: str) -> None:
+    assert timestamp(moment) == text
+    assert len(text) == 27  # parse_timestamp's fast path, and a string sort, rely on it
