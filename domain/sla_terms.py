@@ -11,6 +11,7 @@ Everything here is a plain value built from, and turned back into, JSON-able dic
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -134,6 +135,11 @@ class Terms:
     def as_dict(self) -> dict[str, Any]:
         """``to_dict`` made once, for writing the terms often (never to be changed)."""
         return self.to_dict()
+
+    @cached_property
+    def as_json(self) -> str:
+        """``as_dict`` as compact JSON, made once: every case's kept clock holds it."""
+        return json.dumps(self.as_dict, separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

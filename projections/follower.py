@@ -20,6 +20,7 @@ from psycopg_pool import PoolTimeout
 
 from projections import positions
 from projections.base import LIVE, Batch, Projection, TableNames, event_type
+from projections.collector import collector_paused
 from projections.db import ReadStore
 from projections.log import EventLog, Wanted, follow
 
@@ -129,19 +130,21 @@ class Follower:
                 continue
             by_position.setdefault(status.position, []).append(projection)
         moved = 0
-        for after, group in by_position.items():
-            behind = any(p.name in self._behind for p in group)
-            limit = self.catch_up_batch if behind else self.batch_size
-            batch = self.log.read(after, limit, wanted_by(group))
-            for projection in group:
-                self._behind.discard(projection.name)
-                if len(batch) >= limit:
-                    self._behind.add(projection.name)
-            if not batch:
-                continue
-            for projection in group:
-                moved += self.apply_batch(projection, projection.name, LIVE, batch)
+        with collector_paused():  # the read's decoding too
+            for after, group in by_position.items():
+                moved += self._step_group(after, group)
         return moved
+
+    def _step_group(self, after: int, group: list[Projection]) -> int:
+        """One read from ``after`` for the projections there, applied to each of them."""
+        behind = any(p.name in self._behind for p in group)
+        limit = self.catch_up_batch if behind else self.batch_size
+        batch = self.log.read(after, limit, wanted_by(group))
+        for projection in group:
+            self._behind.discard(projection.name)
+            if len(batch) >= limit:
+                self._behind.add(projection.name)
+        return sum(self.apply_batch(p, p.name, LIVE, batch) for p in group) if batch else 0
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.2) -> None:
         """Follow the log until ``stop``; a database outage is waited out, not fatal.
@@ -169,7 +172,7 @@ class Follower:
         return applied
 
     def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:
-        with self.store.transaction(lock_key=key) as tx:
+        with collector_paused(), self.store.transaction(lock_key=key) as tx:
             row = positions.read(tx, key)
             reached = int(row["position"]) if row else None
             todo = [(p, e) for p, e in batch if reached is not None and p > reached]

@@ -17,6 +17,7 @@ from typing import Any
 
 from projections import positions
 from projections.base import LIVE, SCRATCH, SHADOW, Batch, Projection, TableNames
+from projections.collector import collector_paused
 from projections.db import ReadStore, Tx, parse_timestamp, timestamp
 from projections.follower import Follower
 from projections.log import EventLog
@@ -60,8 +61,13 @@ def _build(
     follower = Follower(store, events, [projection], batch_size=batch_size)
     head = events.head() if until is None else until
     position = 0
-    while batch := _page(events, projection, position, until, batch_size):
-        follower.apply_batch(projection, key, variant, batch)
+    while True:
+        with collector_paused():  # a page's decoding and applying; collected between pages
+            batch = _page(events, projection, position, until, batch_size)
+            if batch:
+                follower.apply_batch(projection, key, variant, batch)
+        if not batch:
+            break
         if key in follower.failed:
             _discard(store, projection, variant)
             raise RebuildFailedError(str(follower.failed[key]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from domain.application import Conversations
 from domain.sla_clock import SlaClock
 from projections import case_clocks
-from projections.case_clocks import KeptClocks
+from projections.case_clocks import KeptClocks, state_text
 from projections.db import ReadStore
 from projections.inbox import Inbox
 from projections.log import NotificationLog
@@ -66,3 +67,19 @@ def test_a_kept_clock_is_taken_once_and_only_for_the_text_it_was_written_as() ->
         kept.put(("t", "s", f"c{n}"), "{}", SlaClock())
     assert kept.take(("t", "s", "c0"), "{}") is None  # the least recently kept went first
     assert kept.take(("t", "s", "c2"), "{}") is not None
+
+
+def test_a_kept_state_is_the_clocks_own_json_with_its_terms_made_once(
+    application: Conversations, clock: Clock, read_store: ReadStore, events: NotificationLog
+) -> None:
+    opened: list = []
+    write_commands(application, clock, "w0", 12, opened)
+    live = follower(read_store, events, [Inbox()], batch_size=50)
+    live.run_once()
+    states = [r["sla_state"] for r in read_store.query("SELECT sla_state FROM proj_inbox")]
+    assert states
+    for text in states:
+        restored = SlaClock.from_state(json.loads(text))
+        assert state_text(restored) == json.dumps(restored.to_state(), separators=(",", ":"))
+        assert state_text(restored) == text
+    assert state_text(SlaClock()) == json.dumps(SlaClock().to_state(), separators=(",", ":"))
