@@ -17,6 +17,8 @@ from projections.db import ReadStore, SQLiteReadStore
 from projections.log import EventLog, Wanted
 from projections.rebuild import rebuild
 
+REPLAY_BATCH = 1000
+
 
 class UntilMoment:
     """The log up to ``moment``: it ends at the first event recorded after it."""
@@ -54,7 +56,10 @@ def replayed(
     store = SQLiteReadStore(":memory:")
     try:
         bounded = UntilMoment(events, moment)
-        position = rebuild(store, bounded, projection)
+        # Short batches and the collector left alone: this runs inside a request, maybe
+        # beside others (projections.collector).
+        position = rebuild(store, bounded, projection, batch_size=REPLAY_BATCH,
+                           pause_collector=False)  # fmt: skip
         yield store, position
     finally:
         store.close()

@@ -14,6 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -74,6 +75,7 @@ class Follower:
         *,
         batch_size: int = DEFAULT_BATCH,
         catch_up_batch: int | None = None,
+        pause_collector: bool = True,
     ) -> None:
         self.store = store
         self.log = log
@@ -84,6 +86,9 @@ class Follower:
         # whatever its length, so a long one covers the same work in fewer passes.
         self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
         self._behind: set[str] = set()
+        # Off for a build inside a request (an as-of replay): there, several at once could
+        # keep the collector off for as long as the load lasts (projections.collector).
+        self.pause_collector = pause_collector
         self.failed: dict[str, ProjectionFailedError] = {}  # stopped in this process
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
@@ -130,7 +135,7 @@ class Follower:
                 continue
             by_position.setdefault(status.position, []).append(projection)
         moved = 0
-        with collector_paused():  # the read's decoding too
+        with self.collector_held():  # the read's decoding too
             for after, group in by_position.items():
                 moved += self._step_group(after, group)
         return moved
@@ -140,9 +145,16 @@ class Follower:
         behind = any(p.name in self._behind for p in group)
         limit = self.catch_up_batch if behind else self.batch_size
         batch = self.log.read(after, limit, wanted_by(group))
+        # Behind: a full read, and at least a catch-up batch more to go (a burst that
+        # fills one short batch is not worth a long transaction that delays its readers).
+        behind = (
+            self.catch_up_batch > self.batch_size
+            and len(batch) >= limit
+            and self.log.head() - batch[-1][0] >= self.catch_up_batch
+        )
         for projection in group:
             self._behind.discard(projection.name)
-            if len(batch) >= limit:
+            if behind:
                 self._behind.add(projection.name)
         return sum(self.apply_batch(p, p.name, LIVE, batch) for p in group) if batch else 0
 
@@ -152,6 +164,10 @@ class Follower:
         fallback."""
         follow(self.step, stop, what="follower", poll_interval=poll_interval,
                max_backoff=MAX_BACKOFF, wakeup=self.store.wakeup())  # fmt: skip
+
+    def collector_held(self) -> AbstractContextManager[None]:
+        """The cyclic collector held off (projections.collector), unless told not to."""
+        return collector_paused() if self.pause_collector else nullcontext()
 
     # ------------------------------------------------------------------ applying
     def apply_batch(self, projection: Projection, key: str, variant: str, batch: Batch) -> int:
@@ -165,14 +181,24 @@ class Follower:
         try:
             applied = self._apply(projection, key, names, batch)
         except _HandlerFailedError:
-            return self._apply_one_by_one(projection, key, names, batch)
+            chunk = min(self.batch_size, DEFAULT_BATCH)
+            if len(batch) <= chunk:
+                return self._apply_one_by_one(projection, key, names, batch)
+            # A long (catch-up or rebuild) batch: the short one holding the bad event is
+            # found first, so only it is retried one event per transaction.
+            applied = 0
+            for start in range(0, len(batch), chunk):
+                applied += self.apply_batch(projection, key, variant, batch[start : start + chunk])
+                if key in self.failed:
+                    break
+            return applied
         self._recovered(key)
         if applied and any(event_type(e) == "Customer.Erased" for _, e in batch):
             self.store.forget_overwritten()  # the erased previews' old pages leave the files
         return applied
 
     def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:
-        with collector_paused(), self.store.transaction(lock_key=key) as tx:
+        with self.collector_held(), self.store.transaction(lock_key=key) as tx:
             row = positions.read(tx, key)
             reached = int(row["position"]) if row else None
             todo = [(p, e) for p, e in batch if reached is not None and p > reached]

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from domain.privacy import ERASURE_TOPIC
 from projections.base import Batch, Skipped
 from projections.wakeup import EVENTS, Wakeup
 
@@ -49,7 +50,8 @@ class NotificationLog:
         for n in notifications:
             keep = verdicts.get(n.topic)
             if keep is None:
-                keep = verdicts[n.topic] = wanted(n.topic)
+                # An erasure always: decoding it makes the mapper forget the erased keys.
+                keep = verdicts[n.topic] = n.topic == ERASURE_TOPIC or wanted(n.topic)
             batch.append((n.id, decode(n) if keep else Skipped(n.topic)))
         return batch
 

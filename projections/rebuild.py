@@ -17,7 +17,6 @@ from typing import Any
 
 from projections import positions
 from projections.base import LIVE, SCRATCH, SHADOW, Batch, Projection, TableNames
-from projections.collector import collector_paused
 from projections.db import ReadStore, Tx, parse_timestamp, timestamp
 from projections.follower import Follower
 from projections.log import EventLog
@@ -44,6 +43,7 @@ def _build(
     until: int | None,
     batch_size: int,
     progress: Progress | None,
+    pause_collector: bool = True,
 ) -> tuple[str, str, int]:
     """Build ``projection`` into fresh tables from 0 up to ``until`` (or the head).
 
@@ -58,11 +58,13 @@ def _build(
     with store.transaction(lock_key=key) as tx:  # read indexes: after the bulk load
         projection.create_tables(tx, names, token, read_indexes=False)
         positions.start(tx, key, token, projection.version)
-    follower = Follower(store, events, [projection], batch_size=batch_size)
+    follower = Follower(
+        store, events, [projection], batch_size=batch_size, pause_collector=pause_collector
+    )
     head = events.head() if until is None else until
     position = 0
     while True:
-        with collector_paused():  # a page's decoding and applying; collected between pages
+        with follower.collector_held():  # a page's decoding and applying; collected between pages
             batch = _page(events, projection, position, until, batch_size)
             if batch:
                 follower.apply_batch(projection, key, variant, batch)
@@ -109,12 +111,15 @@ def rebuild(
     *,
     batch_size: int = REBUILD_BATCH,
     progress: Progress | None = None,
+    pause_collector: bool = True,
 ) -> int:
-    """Rebuild from position 0 in shadow tables and swap them in; return the position."""
+    """Rebuild from position 0 in shadow tables and swap them in; return the position.
+    ``pause_collector=False`` for a build inside a request (projections.collector)."""
     positions.ensure_table(store)
     variant, token, position = _build(
-        store, events, projection, SHADOW, until=None, batch_size=batch_size, progress=progress
-    )
+        store, events, projection, SHADOW, until=None, batch_size=batch_size, progress=progress,
+        pause_collector=pause_collector,
+    )  # fmt: skip
     shadow, live = TableNames.of(projection, variant), TableNames.of(projection, LIVE)
     with store.transaction(lock_key=projection.name + variant) as tx:
         projection.create_read_indexes(tx, shadow, token)  # one sort each, not per insert

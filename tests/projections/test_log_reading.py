@@ -7,8 +7,8 @@ from uuid import UUID
 
 from domain.application import Conversations
 from domain.values import Identity
-from projections.base import Batch, Skipped, event_type
-from projections.db import ReadStore
+from projections.base import LIVE, Batch, Projection, Skipped, TableNames, event_type
+from projections.db import ReadStore, Tx
 from projections.follower import Follower
 from projections.inbox import query_inbox
 from projections.log import NotificationLog, Wanted
@@ -32,6 +32,26 @@ def seed(app: Conversations, cases: int) -> list[UUID]:
 
 def tag(app: Conversations, conversation: UUID, name: str) -> None:
     app.update(conversation, lambda c, now: c.tag(tag=name, actor=AGENT, timestamp=now))
+
+
+class FailingAt(Projection):
+    """Counts what it sees in a table of its own, and fails on one position."""
+
+    name = "failing_probe"
+    tables = {"probe": ["CREATE TABLE {t} (n INTEGER)"]}
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+        self.transactions = 0
+
+    def handles(self, topic: str) -> bool:
+        return True
+
+    def apply(self, tx: Tx, names: TableNames, batch: Batch) -> None:
+        self.transactions += 1
+        if any(position == self.bad for position, _ in batch):
+            raise ValueError(f"cannot apply position {self.bad}")
+        tx.run(f"INSERT INTO {names['probe']} (n) VALUES (?)", [len(batch)])
 
 
 class Recording:
@@ -85,27 +105,49 @@ def test_what_a_projection_says_it_handles_is_what_its_handlers_take(
     )
 
 
-def test_a_follower_behind_takes_long_batches_until_a_read_comes_back_short(
+def test_a_follower_behind_takes_long_batches_until_it_is_near_the_head(
     application: Conversations, events: NotificationLog, read_store: ReadStore
 ) -> None:
-    cases = seed(application, 6)
+    cases = seed(application, 10)
     log = Recording(events)
     follower = Follower(read_store, log, all_projections(), batch_size=4, catch_up_batch=25)
     follower.setup()
 
     follower.run_once()
 
-    head = events.head()
-    # A full read of 4 (behind), long reads until one comes back short, then the empty
-    # read that ends run_once at the short batch again.
-    assert log.limits[0] == 4
-    assert len(log.limits) >= 4 and set(log.limits[1:-1]) == {25}, log.limits
-    assert log.limits[-1] == 4
+    # A full read of 4 with far more to go: reads of 25 while a batch of 25 or more is
+    # still ahead, then reads of 4 again, down to the empty one that ends run_once.
+    limits = log.limits
+    assert limits[0] == 4 and limits[1] == 25, limits
+    short = limits.index(4, 1)
+    assert set(limits[1:short]) == {25} and set(limits[short:]) == {4}, limits
     page = query_inbox(read_store, {})
     assert {row["conversation_id"] for row in page["items"]} == {str(c) for c in cases}
+    assert {p["position"] for p in read_store.query("SELECT position FROM proj_positions")} == {
+        events.head()
+    }
 
-    tag(application, cases[0], "vip")  # one event past the head
-    log.limits.clear()
+    for case in cases[:6]:  # a burst of six events fills one short batch, no more
+        tag(application, case, "vip")
+    limits.clear()
     follower.run_once()
-    assert log.limits == [4, 4]  # caught up: back to the short batch
-    assert events.head() > head
+    assert limits == [4, 4, 4], limits
+
+
+def test_a_bad_event_in_a_long_batch_stops_its_projection_just_before_it(
+    application: Conversations, events: NotificationLog, read_store: ReadStore
+) -> None:
+    seed(application, 40)
+    everything = events.read(0, 100_000)
+    bad = everything[len(everything) * 2 // 3][0]
+    probe = FailingAt(bad)
+    follower = Follower(read_store, events, [probe], batch_size=50)  # longer: a catch-up batch
+    follower.setup()
+
+    follower.apply_batch(probe, probe.name, LIVE, everything)
+
+    assert follower.failed[probe.name].position == bad
+    row = read_store.query("SELECT position FROM proj_positions WHERE name = ?", [probe.name])
+    before = [p for p, _ in everything if p < bad]
+    assert row[0]["position"] == before[-1]
+    assert probe.transactions < len(before) // 2  # not one transaction per event before it
