@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
 CATCH_UP_BATCH = 10_000  # events per transaction while far behind (the app's, the CLI's)
+BEHIND_BATCHES = 4  # far behind: a full read with this many short batches more to go
 MAX_BACKOFF = 60.0
 # SQLite reports a busy database and a missing column alike as OperationalError; only
 # these messages mean the database, not the handler, is at fault (for now).
@@ -145,12 +146,12 @@ class Follower:
         behind = any(p.name in self._behind for p in group)
         limit = self.catch_up_batch if behind else self.batch_size
         batch = self.log.read(after, limit, wanted_by(group))
-        # Behind: a full read, and at least a catch-up batch more to go (a burst that
-        # fills one short batch is not worth a long transaction that delays its readers).
+        # Behind: a full read, and several short batches more to go (a burst that fills
+        # one short batch is not worth a long transaction that delays its readers).
         behind = (
             self.catch_up_batch > self.batch_size
             and len(batch) >= limit
-            and self.log.head() - batch[-1][0] >= self.catch_up_batch
+            and self.log.head() - batch[-1][0] >= BEHIND_BATCHES * self.batch_size
         )
         for projection in group:
             self._behind.discard(projection.name)

@@ -115,8 +115,9 @@ def test_a_follower_behind_takes_long_batches_until_it_is_near_the_head(
 
     follower.run_once()
 
-    # A full read of 4 with far more to go: reads of 25 while a batch of 25 or more is
-    # still ahead, then reads of 4 again, down to the empty one that ends run_once.
+    # A full read of 4 with far more to go: reads of 25 while they come back full with
+    # four batches of 4 or more still ahead, then 4 again, down to the empty one that ends
+    # run_once.
     limits = log.limits
     assert limits[0] == 4 and limits[1] == 25, limits
     short = limits.index(4, 1)
