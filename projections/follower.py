@@ -82,9 +82,9 @@ class Follower:
         self.log = log
         self.projections = list(projections)
         self.batch_size = batch_size
-        # Far behind (a read came back full), a projection takes this many events per
-        # transaction until a read comes back short: a batch costs about the same per case
-        # whatever its length, so a long one covers the same work in fewer passes.
+        # Far behind (a full read, BEHIND_BATCHES short batches or more still to go), a
+        # projection takes up to this many events per transaction: a batch costs about the
+        # same per case whatever its length, so a long one covers the work in fewer passes.
         self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
         self._behind: set[str] = set()
         # Off for a build inside a request (an as-of replay): there, several at once could
