@@ -151,7 +151,20 @@ class Inbox(Projection):
         row = dict(row, **changes)
         row.update(updated_at=timestamp(event.timestamp), version=event.originator_version)
         row["position"] = position
-        ctx.rows["inbox"].put(key, self._derive(row, clocks(ctx)[key]))
+        ctx.rows["inbox"].put(key, row)  # derived when the batch ends
+
+    def _derive_rows(self, ctx: Context) -> None:
+        """Derive each row the batch wrote from its clock, once, as the batch ends.
+
+        Every event that moves a case's clock also writes its row (``_update``), so the
+        clock now is the clock as of the row's last write in the batch: deriving here
+        gives what deriving after each event would, however the log was cut into batches.
+        No handler reads a derived column."""
+        cache = ctx.rows["inbox"]
+        for key, clock in clocks(ctx).items():
+            row = cache.rows.get(key)
+            if row is not None and key in cache.dirty:
+                self._derive(row, clock)
 
     def _derive(self, row: dict[str, Any], clock: SlaClock) -> dict[str, Any]:
         """What the case awaits and since when, due times, SLA flags, the follow-up owed
@@ -193,6 +206,7 @@ class Inbox(Projection):
     def finish_batch(self, ctx: Context) -> None:
         """Keep each case's clock in its row; move the kept counts by the batch's row
         changes; rewrite the tag rows of cases whose tags, status or sort keys moved."""
+        self._derive_rows(ctx)
         keep(ctx, "inbox", "sla_state")
         delta: dict[str, int] = {}
         filtered: dict[tuple[str, str], int] = {}
@@ -277,8 +291,7 @@ class Inbox(Projection):
             "follow_ups": "[]",
             "classification": None,
         }
-        key = row["conversation_id"]
-        ctx.rows["inbox"].put(key, self._derive(row, clocks(ctx)[key]))
+        ctx.rows["inbox"].put(row["conversation_id"], row)  # derived when the batch ends
 
     def on_Conversation_MessageReceived(self, ctx: Context, position: int, event: Any) -> None:
         row = ctx.rows["inbox"].get(str(event.originator_id)) or {}
