@@ -19,7 +19,7 @@ from typing import Any
 from domain.sla_clock import Measurement, SlaClock
 from domain.sla_terms import FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION
 from projections.base import Context, Projection, event_type
-from projections.case_clocks import fold, keep
+from projections.case_clocks import clocks, fold, keep
 from projections.db import ReadStore, iso, timestamp
 
 CASE_COLUMNS = (
@@ -73,15 +73,23 @@ class SlaCases(Projection):
         key = str(event.originator_id)
         cache = ctx.rows["sla_cases"]
         row = cache.get(key)
-        if row is None and event_type(event) != "Conversation.Opened":
+        seen = row is not None or key in clocks(ctx)  # written before, or opened in the batch
+        if not seen and event_type(event) != "Conversation.Opened":
             return  # not a case this view has seen open (cannot happen in a whole log)
         clock = fold(ctx, key, row, event, "state")
-        cache.put(key, case_row(key, clock, position, (row or {}).get("state") or ""))
+        # The case's row is written from its clock when the batch ends (every event of
+        # the case writes it, so as of the last): once per batch, not once per event.
+        last: dict[str, int] = ctx.memo.setdefault("last_position", {})
+        last[key] = position
         measured: dict[tuple[str, str, int], list[Any]] = ctx.memo.setdefault("measured", {})
         for m in clock.take_changes():
             measured[(key, m.metric, m.seq)] = measurement_row(key, m, position)
 
     def finish_batch(self, ctx: Context) -> None:
+        cache, batch = ctx.rows["sla_cases"], clocks(ctx)
+        for key, position in ctx.memo.pop("last_position", {}).items():
+            state = (cache.rows.get(key) or {}).get("state") or ""
+            cache.put(key, case_row(key, batch[key], position, state))
         keep(ctx, "sla_cases", "state")
         rows = list(ctx.memo.pop("measured", {}).values())
         updates = ", ".join(
