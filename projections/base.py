@@ -163,7 +163,7 @@ class Context:
 
     def flush_inserts(self) -> None:
         for (logical, columns), rows in self.inserts.items():
-            self.tx.insert_many(f"INSERT INTO {self.names[logical]} ({', '.join(columns)})", rows)
+            self.tx.append(self.names[logical], columns, rows)
         self.inserts.clear()
 
 

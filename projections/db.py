@@ -124,6 +124,18 @@ class Tx:
         if rows:
             self.run_many(f"{head} VALUES ({', '.join('?' * len(rows[0]))}) {tail}", rows)
 
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Rows into a table nothing in the batch reads back or updates: one ``COPY`` on
+        PostgreSQL (a stream, no statement per row), one ``executemany`` on SQLite."""
+        if not rows:
+            return
+        if self.placeholder == "?":
+            self.insert_many(f"INSERT INTO {table} ({', '.join(columns)})", rows)
+            return
+        with self.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._sql(sql), tuple(params))
         if self.cursor.description is None:

@@ -249,8 +249,9 @@ class Inbox(Projection):
                 f"DELETE FROM {table} WHERE conversation_id IN ({marks})",
                 [r["conversation_id"] for r in chunk],
             )
-        ctx.tx.insert_many(
-            f"INSERT INTO {table} (conversation_id, tag, status, sort_due, sort_waiting)",
+        ctx.tx.append(
+            table,
+            ("conversation_id", "tag", "status", "sort_due", "sort_waiting"),
             [
                 [r["conversation_id"], tag, r["status"], r["sort_due"], r["sort_waiting"]]
                 for r in rows
