@@ -152,7 +152,7 @@ def clean(idle_minutes: float) -> None:
     "--catch-up-batch",
     default=CATCH_UP_BATCH,
     show_default=True,
-    help="events per transaction while far behind (a read came back full)",
+    help="events per transaction while far behind (four batches or more)",
 )
 @click.option("--poll-interval", default=0.2, show_default=True)
 def run(once: bool, batch_size: int, catch_up_batch: int, poll_interval: float) -> None:
