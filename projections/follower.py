@@ -136,7 +136,7 @@ class Follower:
                 continue
             by_position.setdefault(status.position, []).append(projection)
         moved = 0
-        with self.collector_held():  # the read's decoding too
+        with self.collector_held():  # the reads and applying of the step, collected after it
             for after, group in by_position.items():
                 moved += self._step_group(after, group)
         return moved
@@ -199,7 +199,7 @@ class Follower:
         return applied
 
     def _apply(self, projection: Projection, key: str, names: TableNames, batch: Batch) -> int:
-        with self.collector_held(), self.store.transaction(lock_key=key) as tx:
+        with self.store.transaction(lock_key=key) as tx:
             row = positions.read(tx, key)
             reached = int(row["position"]) if row else None
             todo = [(p, e) for p, e in batch if reached is not None and p > reached]
