@@ -14,7 +14,6 @@ import json
 from typing import Any, NoReturn
 
 import flask
-import flask_smorest
 import marshmallow as ma
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, abort, is_json_request
@@ -88,9 +87,3 @@ class ParleyParser(FlaskParser):
             if "\x00" in name or "\x00" in value:
                 abort(422, messages={"query": {name: ["must not contain a NUL character"]}})
         return super().load_querystring(req, schema)
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with Parley's parser."""
-
-    ARGUMENTS_PARSER = ParleyParser()

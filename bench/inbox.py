@@ -229,6 +229,7 @@ def seed(read_store: ReadStore, open_n: int, resolved_n: int) -> float:
         for logical, statements in indexes.items():
             for statement in statements:
                 tx.run(statement.format(t=names[logical], g=token))
+        inbox.create_read_indexes(tx, names, token)  # as a rebuild: after the bulk load
         positions.start(tx, inbox.name, token, inbox.version, last)
     read_store.analyze(names.values())
     return time.perf_counter() - start

@@ -45,8 +45,14 @@ def parse_timestamp(value: str | None) -> datetime | None:
 
 
 def iso(value: str | None) -> str | None:
-    """Stored time text as ISO 8601 with an offset, as every API answer shows times (an
-    inbox page shows seven per row: ``parse_timestamp``'s fast path reads them)."""
+    """Stored time text as ISO 8601 with an offset, as every API answer shows times:
+    ``parse_timestamp(value).isoformat()``. An inbox page shows seven per row, so the
+    text ``timestamp`` writes is rewritten as text (isoformat leaves out zero
+    microseconds); anything else is parsed."""
+    if value is None:
+        return None
+    if len(value) == 27 and value[-1] == "Z" and value[10] == "T":
+        return (value[:19] if value.endswith(".000000Z") else value[:-1]) + "+00:00"
     parsed = parse_timestamp(value)
     return parsed.isoformat() if parsed else None
 

@@ -554,18 +554,24 @@ def query_inbox(
     }
 
 
+SHOWN = tuple(k for k in COLUMNS if k not in HIDDEN)
+FLAGS = ("origin_public", "sla_breached", "sla_at_risk", "follow_up_owed")  # shown as booleans
+TIMES = (
+    "waiting_since", "first_response_due", "due", "last_message_at", "snoozed_until",
+    "opened_at", "updated_at",
+)  # fmt: skip
+
+
 def _present(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in COLUMNS if k not in HIDDEN}
-    out["origin_public"] = bool(row["origin_public"])
+    out = {k: row[k] for k in SHOWN}
+    for key in FLAGS:
+        out[key] = bool(row[key])
     out["tags"] = json.loads(row["tags"])
-    out["sla_breached"], out["sla_at_risk"] = bool(row["sla_breached"]), bool(row["sla_at_risk"])
-    out["follow_up_owed"] = bool(row["follow_up_owed"])
     out["sla"] = {
         "state": sla_state(row), "policy_id": row["sla_policy_id"],
         "policy_version": row["sla_policy_version"],
     }  # fmt: skip
-    for key in ("waiting_since", "first_response_due", "due", "last_message_at",
-                "snoozed_until", "opened_at", "updated_at"):  # fmt: skip
+    for key in TIMES:
         out[key] = iso(row[key])
     return out
 

@@ -74,3 +74,33 @@ def test_each_filter_reads_its_own_index_in_the_inbox_order(
     assert used[:1] and used[0] in expected, shown  # the page comes off the filter's index...
     assert "TEMP B-TREE" not in shown and "Sort" not in shown, shown  # ...already in order
     assert not re.search(r"^SCAN|Seq Scan", shown, re.MULTILINE), shown  # a range, not all
+
+
+def test_the_inbox_benchmark_seeds_the_indexes_the_projection_makes(read_store: ReadStore) -> None:
+    """``bench.inbox`` writes the inbox's tables itself, in bulk: without the read indexes a
+    rebuild makes (``Inbox.read_indexes``), every page it times would be a full scan."""
+    from bench.inbox import seed
+
+    seed(read_store, 30, 10)
+    with read_store.transaction() as tx:
+        if isinstance(read_store, SQLiteReadStore):
+            rows = tx.all(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                " AND tbl_name LIKE ?",
+                ["proj_inbox%"],
+            )
+        else:
+            rows = tx.all(
+                "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND tablename LIKE ? AND indexname NOT LIKE ?",
+                ["proj_inbox%", "%_pk_%"],
+            )
+    seeded = {re.sub(r"_[0-9a-f]{8}$", "", r["name"]) for r in rows}
+    made = {
+        ddl.format(t=f"proj_{logical}", g="TOKEN").split()[2].removesuffix("_TOKEN")
+        for declared in (Inbox.tables, Inbox.read_indexes)
+        for logical, statements in declared.items()
+        for ddl in statements
+        if ddl.startswith("CREATE INDEX")
+    }
+    assert seeded == made

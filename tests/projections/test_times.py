@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from projections.db import iso, parse_timestamp, timestamp
 
@@ -41,3 +43,11 @@ def test_iso_shows_a_stored_time_as_parsing_it_would(moment: datetime) -> None:
 def test_timestamp_writes_fixed_width_utc_text(moment: datetime, text: str) -> None:
     assert timestamp(moment) == text
     assert len(text) == 27  # parse_timestamp's fast path, and a string sort, rely on it
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_iso_of_any_stored_time_is_its_isoformat(moment: datetime) -> None:
+    """``iso`` rewrites the stored text without parsing it: it must agree with parsing."""
+    stored = timestamp(moment)
+    assert stored is not None
+    assert iso(stored) == moment.isoformat()
