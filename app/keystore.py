@@ -35,6 +35,7 @@ from domain.privacy import DESTROY, KeyRing
 from projections.wakeup import EVENTS, channel
 
 TABLE = "parley_data_keys"
+KEYS_PER_SELECT = 500  # owners per SELECT ... IN (...): under SQLite's 999-parameter floor
 log = logging.getLogger("parley.keystore")
 
 
@@ -83,6 +84,19 @@ class SQLiteKeyRecorder(_KeyKeeping, SQLiteApplicationRecorder):
             c.execute(f"SELECT wrapped FROM {TABLE} WHERE owner_id = ?", (owner.hex,))
             row = c.fetchone()
         return (False, None) if row is None else (True, row["wrapped"])
+
+    def select_data_keys(self, owners: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        found: dict[UUID, bytes | None] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(owners), KEYS_PER_SELECT):
+                chunk = [o.hex for o in owners[start : start + KEYS_PER_SELECT]]
+                c.execute(
+                    f"SELECT owner_id, wrapped FROM {TABLE} WHERE owner_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update((UUID(r["owner_id"]), r["wrapped"]) for r in c.fetchall())
+        return found
 
     def insert_data_key(self, owner: UUID, wrapped: bytes) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -175,6 +189,15 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
             return False, None
         wrapped = row["wrapped"]
         return True, None if wrapped is None else bytes(wrapped)
+
+    def select_data_keys(self, owners: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT owner_id, wrapped FROM {} WHERE owner_id = ANY(%s)").format(self._keys),
+                (list(owners),),
+            )
+            rows = curs.fetchall()
+        return {r["owner_id"]: None if r["wrapped"] is None else bytes(r["wrapped"]) for r in rows}
 
     def insert_data_key(self, owner: UUID, wrapped: bytes) -> None:
         with self.datastore.transaction(commit=True) as curs:

@@ -465,10 +465,14 @@ class SlaClock:
         }  # fmt: skip
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], **options: Any) -> SlaClock:
+    def from_state(
+        cls, state: dict[str, Any], *, terms: Terms | None = None, **options: Any
+    ) -> SlaClock:
+        """The clock ``to_state`` gave; ``terms``: its terms, when the caller has them
+        already (``state["terms"]`` is then not read)."""
         clock = cls(**options)
         if clock.override is None:
-            clock.terms = Terms.from_dict(state["terms"])
+            clock.terms = terms if terms is not None else Terms.from_dict(state["terms"])
             clock.policy_id, clock.policy_version = state["policy"]
         (clock.conversation_id, clock.opened, clock.status, wake, clock.origin_channel,
          clock.current_channel, clock.priority, clock.assignee, clock.team,

@@ -20,6 +20,7 @@ from typing import Any
 
 from domain.lru import Lru
 from domain.sla_clock import SlaClock
+from domain.sla_terms import Terms
 from projections.base import Context, event_type
 
 MAX_KEPT = 20_000  # clocks kept across batches per process (a few KB each)
@@ -77,7 +78,7 @@ def fold(ctx: Context, key: str, row: dict[str, Any] | None, event: Any, column:
         else:
             clock = KEPT.take(_scope(ctx, column, key), state)
             if clock is None:
-                clock = SlaClock.from_state(json.loads(state))
+                clock = clock_from_text(state)
         batch[key] = clock
     clock.observe(event)
     return clock
@@ -100,7 +101,39 @@ def state_text(clock: SlaClock) -> str:
     state = clock.to_state()
     del state["terms"]  # to_state's first key
     rest = json.dumps(state, separators=(",", ":"))
-    return '{"terms":' + clock.terms.as_json + ("," + rest[1:] if state else "}")
+    _know(clock.terms)
+    return TERMS_HEAD + clock.terms.as_json + ("," + rest[1:] if state else "}")
+
+
+def clock_from_text(text: str) -> SlaClock:
+    """``SlaClock.from_state(json.loads(text))``, reading only the case's part when the
+    terms' text is one this process knows: a clock no longer kept in memory (more cases
+    in flight than :data:`MAX_KEPT`) is read back for every batch touching its case, and
+    its terms were four fifths of the text to parse.
+
+    A known terms text is a whole JSON object, so a state beginning with it holds exactly
+    those terms (what follows can only be ``,`` or ``}``)."""
+    for known, terms in _KNOWN_TERMS.items():
+        head = TERMS_HEAD + known
+        if text.startswith(head):
+            after = text[len(head) :]
+            rest = json.loads("{" + after[1:]) if after != "}" else {}
+            return SlaClock.from_state(rest, terms=terms)
+    clock = SlaClock.from_state(json.loads(text))
+    _know(clock.terms)
+    return clock
+
+
+TERMS_HEAD = '{"terms":'
+MAX_KNOWN_TERMS = 16  # distinct terms texts compared with a state before parsing it
+_KNOWN_TERMS: dict[str, Terms] = {}  # Terms.as_json -> the terms
+
+
+def _know(terms: Terms) -> None:
+    if terms.as_json not in _KNOWN_TERMS:
+        if len(_KNOWN_TERMS) >= MAX_KNOWN_TERMS:
+            _KNOWN_TERMS.pop(next(iter(_KNOWN_TERMS)))
+        _KNOWN_TERMS[terms.as_json] = terms
 
 
 def _scope(ctx: Context, column: str, key: str) -> Scope:

@@ -484,3 +484,31 @@ def test_every_field_of_every_event_type_is_sealed_or_named_as_not_personal() ->
             assert topic in NOT_PERSONAL, f"{topic}: seal its personal fields or list them here"
             assert names - sealed == set(NOT_PERSONAL[topic]), topic
     assert set(SEALINGS) <= seen
+
+
+def test_a_page_of_the_log_opens_as_its_events_do_one_by_one(
+    application: Conversations, store: dict[str, str], clock: Clock
+) -> None:
+    """``to_domain_events`` reads a page's data keys together (``KeyRing.prefetch``); what
+    it gives must be what decoding each event alone gives, erased customers included."""
+    erased_case, erased_customer, _ = a_case(application)
+    kept_case, _, _ = a_case(application)
+    application.erase_customer(erased_customer, actor=SUPERVISOR, reference="DSR-2")
+    application.add_note(kept_case, body=f"still at {SECRET}", actor=AGENT)
+    page = application.recorder.select_notifications(start=1, limit=10_000)
+
+    together, alone = other_process(store, clock), other_process(store, clock)  # cold caches
+    try:
+        opened = together.mapper.to_domain_events(page)  # type: ignore[attr-defined]
+        expected = [alone.mapper.to_domain_event(n) for n in page]
+    finally:
+        together.close()
+        alone.close()
+
+    assert [vars(e) for e in opened] == [vars(e) for e in expected]
+    sealed = [e for e in opened if get_topic(type(e)) in SEALINGS]
+    of_erased = [e for e in sealed if e.originator_id == erased_case]
+    of_kept = [e for e in sealed if e.originator_id == kept_case]
+    assert of_erased and all(is_erased(e) for e in of_erased)
+    assert of_kept and not any(is_erased(e) for e in of_kept)
+    assert any(SECRET in json.dumps(vars(e), default=str) for e in of_kept)
