@@ -529,7 +529,7 @@ def query_inbox(
     statuses = sorted({wanted} if isinstance(wanted, str) else set(wanted))
     after = decode_cursor(cursor) if cursor else None
     chosen = given(filters)
-    page_sql, page_params = merged_page_sql(chosen, statuses, after, limit + 1)
+    page_sql, page_params = merged_page_sql(chosen, statuses, after, limit + 1, PAGE_COLUMNS)
     key = kept_key(chosen)
     with store.transaction() as tx:
         rows = tx.all(page_sql, page_params)
@@ -555,6 +555,11 @@ def query_inbox(
 
 
 SHOWN = tuple(k for k in COLUMNS if k not in HIDDEN)
+# What a read selects: every column but the case's kept clock (four kilobytes a row, on
+# SQLite in overflow pages, on PostgreSQL compressed out of line), which only the
+# projection itself reads back.
+SHOWN_COLUMNS = ", ".join(c for c in COLUMNS if c != "sla_state")
+PAGE_COLUMNS = ", ".join(f"i.{c}" for c in COLUMNS if c != "sla_state")
 FLAGS = ("origin_public", "sla_breached", "sla_at_risk", "follow_up_owed")  # shown as booleans
 TIMES = (
     "waiting_since", "first_response_due", "due", "last_message_at", "snoozed_until",
@@ -577,13 +582,16 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def inbox_row(tx: Tx, conversation_id: str) -> dict[str, Any] | None:
-    row = tx.one("SELECT * FROM proj_inbox WHERE conversation_id = ?", [conversation_id])
+    row = tx.one(
+        f"SELECT {SHOWN_COLUMNS} FROM proj_inbox WHERE conversation_id = ?", [conversation_id]
+    )
     return _present(row) if row else None
 
 
 def inbox_changes(store: ReadStore, after: int, limit: int = 100) -> list[dict[str, Any]]:
     """Inbox rows changed by events after ``after``, in the order of their last change."""
     rows = store.query(
-        "SELECT * FROM proj_inbox WHERE position > ? ORDER BY position LIMIT ?", [after, limit]
+        f"SELECT {SHOWN_COLUMNS} FROM proj_inbox WHERE position > ? ORDER BY position LIMIT ?",
+        [after, limit],
     )
     return [_present(r) for r in rows]

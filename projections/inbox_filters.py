@@ -76,9 +76,11 @@ def where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
 
 
 def page_sql(
-    filters: dict[str, Any], status: str, after: list[str] | None, limit: int
-) -> tuple[str, list[Any]]:
-    """One status's page: an index range in the inbox's order, ``limit`` rows at most."""
+    filters: dict[str, Any], status: str, after: list[str] | None, limit: int,
+    columns: str = "i.*",
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """One status's page: an index range in the inbox's order, ``limit`` rows at most, of
+    ``columns`` (of ``proj_inbox i``)."""
     terms, params = where(filters)
     if "tag" in filters:
         # CROSS JOIN keeps SQLite's join order: the tag's index range drives the page.
@@ -91,19 +93,20 @@ def page_sql(
     if after is not None:
         head.append(f"({order}) > (?, ?, ?)")
         head_params += after
-    sql = f"SELECT i.* FROM {source} WHERE {' AND '.join(head + terms)} ORDER BY {order} LIMIT ?"
+    sql = f"SELECT {columns} FROM {source} WHERE {' AND '.join(head + terms)} ORDER BY {order} LIMIT ?"
     return sql, [*head_params, *params, limit]
 
 
 def merged_page_sql(
-    filters: dict[str, Any], statuses: list[str], after: list[str] | None, limit: int
-) -> tuple[str, list[Any]]:
+    filters: dict[str, Any], statuses: list[str], after: list[str] | None, limit: int,
+    columns: str = "i.*",
+) -> tuple[str, list[Any]]:  # fmt: skip
     """Several statuses: each one's range (``limit`` rows at most), merged in order."""
     if len(statuses) == 1:
-        return page_sql(filters, statuses[0], after, limit)
+        return page_sql(filters, statuses[0], after, limit, columns)
     parts, params = [], []
     for n, status in enumerate(statuses):
-        sql, part_params = page_sql(filters, status, after, limit)
+        sql, part_params = page_sql(filters, status, after, limit, columns)
         parts.append(f"SELECT * FROM ({sql}) s{n}")
         params += part_params
     return f"{' UNION ALL '.join(parts)} ORDER BY {', '.join(ORDER)} LIMIT ?", [*params, limit]
