@@ -275,6 +275,27 @@ class PostgresReadStore(ReadStore):
                 yield Tx(cursor, "%s", self.schema)
             return
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """One read statement, without BEGIN and COMMIT around it (two round trips of the
+        four): a single statement sees one snapshot whatever the transaction."""
+        for attempt in (1, 2):
+            conn = None
+            try:
+                with self.pool.connection() as conn:
+                    conn.autocommit = True
+                    try:
+                        with conn.cursor() as cursor:
+                            return Tx(cursor, "%s", self.schema).all(sql, params)
+                    finally:
+                        if not conn.closed:
+                            conn.autocommit = False
+            except psycopg.OperationalError:
+                # As transaction(): a connection a PostgreSQL restart closed, tried once more.
+                if attempt == 2 or conn is None or not conn.closed:
+                    raise
+                self.pool.check()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def wakeup(self) -> Wakeup:
         """Bumped by this process's :class:`Listener` (one extra connection), started on
         the first call; with ``listen`` off, one nobody bumps (waits poll)."""
