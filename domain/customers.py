@@ -53,10 +53,15 @@ class CustomerDirectory(Service):
         return identities
 
     def find_customer(self, identity: Identity) -> Customer | None:
-        index = self._identity_index(identity.key)
+        return self._owner_of(identity.key)[0]
+
+    def _owner_of(self, key: str) -> tuple[Customer | None, int]:
+        """The customer ``key`` belongs to (or None), and the generation a new entry for it
+        would take: one lookup for a contact that finds no customer and claims the key."""
+        index, generation = self._identity_entries(key)
         if index is None or index.customer_id is None:
-            return None
-        return self.customer_of(index.customer_id)
+            return None, generation
+        return self.customer_of(index.customer_id), generation
 
     def _identity_index(self, key: str) -> IdentityIndex | None:
         """The entry giving ``key`` to a customer now, if any."""
@@ -87,11 +92,14 @@ class CustomerDirectory(Service):
         return index
 
     def _claim_identity(
-        self, key: str, customer: Customer, actor: str, now: datetime
-    ) -> IdentityIndex:
+        self, key: str, customer: Customer, actor: str, now: datetime,
+        generation: int | None = None,
+    ) -> IdentityIndex:  # fmt: skip
         """A new index entry giving ``key`` to ``customer``, of the next free generation
-        (so a race for it is a conflict on creating one aggregate)."""
-        _, generation = self._identity_entries(key)
+        (so a race for it is a conflict on creating one aggregate); ``generation``: that
+        generation, when the caller has just looked the key up."""
+        if generation is None:
+            _, generation = self._identity_entries(key)
         return IdentityIndex.claim(
             self.index_secret, key=key, generation=generation, customer_id=customer.id,
             actor=actor, timestamp=now,
@@ -123,24 +131,24 @@ class CustomerDirectory(Service):
             return Customer(name=name, identities=[], actor=actor, timestamp=now), []
         if identity is None:
             raise InvalidValueError("name the customer: customer_id or identity", field="customer")
-        found = self.find_customer(identity)
+        found, generation = self._owner_of(identity.key)
         if found is not None:
             return found, []
         customer = Customer(name=name, identities=[identity.as_dict()], actor=actor, timestamp=now)
-        return customer, [self._claim_identity(identity.key, customer, actor, now)]
+        return customer, [self._claim_identity(identity.key, customer, actor, now, generation)]
 
     def _attach_identity(
         self, customer: Customer, identity: Identity, actor: str, now: datetime
     ) -> list[Aggregate]:
         """Add an identity to a customer; refuse one that is someone else's."""
-        owner = self.find_customer(identity)
+        owner, generation = self._owner_of(identity.key)
         if owner is not None:
             if owner.id != customer.id:
                 raise IdentityTakenError(f"{identity.key} belongs to customer {owner.id}")
             return []
         customer.check_not_erased()
         customer.add_identity(identity=identity, actor=actor, timestamp=now)
-        return [self._claim_identity(identity.key, customer, actor, now)]
+        return [self._claim_identity(identity.key, customer, actor, now, generation)]
 
     def _refuse_new_identity(self, customer: Customer, identity: Identity) -> None:
         """For an actor who may not change where replies go: only identities the customer
@@ -174,14 +182,16 @@ class CustomerDirectory(Service):
         if not identities:
             raise InvalidValueError("a customer needs at least one identity", field="identities")
         now = self.clock()
+        generations: dict[str, int] = {}
         for identity in identities:
-            if (owner := self.find_customer(identity)) is not None:
+            owner, generations[identity.key] = self._owner_of(identity.key)
+            if owner is not None:
                 raise IdentityTakenError(f"{identity.key} belongs to customer {owner.id}")
         unique = {i.key: i for i in identities}
         customer = Customer(
             name=name, identities=[i.as_dict() for i in unique.values()], actor=actor, timestamp=now
         )
-        indexes = [self._claim_identity(k, customer, actor, now) for k in unique]
+        indexes = [self._claim_identity(k, customer, actor, now, generations[k]) for k in unique]
         return self._save(customer, *indexes, claim=claim, response=self._outcome(customer))
 
     def add_identity(

@@ -192,3 +192,28 @@ def test_group_commit_can_be_turned_off(pg_store: dict[str, str], clock: Clock) 
         assert open_from_tweet(app).position
     finally:
         app.close()
+
+
+def test_a_save_takes_the_table_lock_under_its_lock_timeout_in_one_query(
+    pg_store: dict[str, str], clock: Clock
+) -> None:
+    """A group's transaction sends the library's two lock statements as one query
+    (``PostgresKeyRecorder._lock_table_at_once``): both must run, in that transaction."""
+    settings = Settings.from_env({**pg_store, "PARLEY_POSTGRES_LOCK_TIMEOUT": "3"})
+    application = Conversations(env=event_store_env(settings, create_tables=True), clock=clock)
+    recorder: Any = application.recorder
+    try:
+        with recorder.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                recorder._lock_table_at_once(curs)
+                timeout = curs.execute("SHOW lock_timeout").fetchone()
+                locks = curs.execute(
+                    "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid()"
+                    " AND relation = %s::regclass",
+                    (f"{recorder.datastore.schema}.{recorder.events_table_name}",),
+                ).fetchall()
+        assert next(iter(timeout.values())) == "3s"
+        assert {"mode": "ExclusiveLock"} in locks
+        open_from_tweet(application)  # and a save still works
+    finally:
+        application.close()
