@@ -93,16 +93,8 @@ class CarePolicies(Rosters):
 
     def care_policy(self) -> CarePolicy | None:
         """The care policy, reloaded only when it has changed; None before the first save."""
-        policy_id = CarePolicy.create_id()
-        latest = self.recorder.select_events(policy_id, desc=True, limit=1)
-        if not latest:
-            return None
-        cached = self._care_cache
-        if cached is not None and cached[0] == latest[0].originator_version:
-            return cached[1]
-        policy: CarePolicy = self.repository.get(policy_id)
-        self._care_cache = (policy.version, policy)
-        return policy
+        kept: CarePolicy | None = self._kept_current(CarePolicy.create_id(), "_care_cache")
+        return kept
 
     def care_rules_at(self, version: int | None = None) -> dict[str, Any]:
         """One version of the rules as saved (``version``, ``rules``, ``at``, ``by``); the

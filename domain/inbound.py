@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import values as v
 from domain.awaiting import PUBLISHED_MAX_AGE, PUBLISHED_MAX_AHEAD
+from domain.care_policy import CarePolicy
 from domain.care_service import CarePolicies, message_text
 from domain.conversation import Conversation
 from domain.customer import Customer
@@ -32,15 +34,20 @@ from domain.exceptions import (
     VersionConflictError,
 )
 from domain.idempotency import Claim
+from domain.incident import IncidentBook
 from domain.incidents import Incidents
 from domain.indexes import CaseIndex, InboundIndex, OutboundIndex, ThreadIndex
 from domain.outcome import Outcome
+from domain.sla_policy import SlaPolicyBook
 from domain.sla_service import SlaUseCases
 from domain.values import Identity, Origin
 
 # An opening that lost a race on an index (most often the customer's list of cases, when
 # several of their contacts arrive at once) tries again, a little later each time.
 ATTEMPTS = 12
+# What every opening consults, kept in this process and checked for changes by their last
+# versions: read together (Service.versions_read_together).
+BOOKS = (CarePolicy.create_id(), SlaPolicyBook.create_id(), IncidentBook.create_id())
 
 
 def check_published_at(published_at: datetime | None, now: datetime) -> datetime:
@@ -109,13 +116,14 @@ class Inbound(Incidents, SlaUseCases, CarePolicies):
             origin = Origin(identity, base.brand_account, base.thread_id, base.in_reply_to)
         for attempt in range(ATTEMPTS):
             try:
-                return self._open(
-                    channel=channel, body=body, actor=actor, customer_id=customer_id,
-                    identity=identity, customer_name=customer_name, external_id=external_id,
-                    published_at=published_at, subject=subject, origin=origin,
-                    may_add_identity=may_add_identity, details=details, anonymous=anonymous,
-                    claim=claim,
-                )  # fmt: skip
+                with self.versions_read_together(BOOKS):
+                    return self._open(
+                        channel=channel, body=body, actor=actor, customer_id=customer_id,
+                        identity=identity, customer_name=customer_name,
+                        external_id=external_id, published_at=published_at, subject=subject,
+                        origin=origin, may_add_identity=may_add_identity, details=details,
+                        anonymous=anonymous, claim=claim,
+                    )  # fmt: skip
             except (VersionConflictError, IdentityTakenError):
                 # Lost a race: to another record of the same contact, of the same new
                 # customer, or to another case of the same customer: look, then retry.
@@ -190,9 +198,12 @@ class Inbound(Incidents, SlaUseCases, CarePolicies):
     def _case_index(
         self, customer: Customer, conversation: Conversation, actor: str, now: datetime
     ) -> CaseIndex:
-        try:
-            cases: CaseIndex = self.repository.get(CaseIndex.create_id(customer.id))
-        except AggregateNotFoundError:
+        cases: CaseIndex | None = None
+        # A customer this command makes has a new id: no index can be stored under it.
+        if customer.version != len(customer.pending_events):
+            with suppress(AggregateNotFoundError):
+                cases = self.repository.get(CaseIndex.create_id(customer.id))
+        if cases is None:
             cases = CaseIndex(customer_id=customer.id, actor=actor, timestamp=now)
         cases.add(conversation_id=conversation.id, actor=actor, timestamp=now)
         return cases

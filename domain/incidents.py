@@ -170,16 +170,10 @@ class Incidents(Deliveries):
 
     def incident_book(self) -> IncidentBook | None:
         """The live incidents, reloaded only when the book has changed."""
-        book_id = IncidentBook.create_id()
-        latest = self.recorder.select_events(book_id, desc=True, limit=1)
-        if not latest:
-            return None
-        cached = self._incident_book_cache
-        if cached is not None and cached[0] == latest[0].originator_version:
-            return cached[1]
-        book: IncidentBook = self.repository.get(book_id)
-        self._incident_book_cache = (book.version, book)
-        return book
+        kept: IncidentBook | None = self._kept_current(
+            IncidentBook.create_id(), "_incident_book_cache"
+        )
+        return kept
 
     def _incident_book_for_edit(self, actor: str, now: datetime) -> IncidentBook:
         try:

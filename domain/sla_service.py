@@ -144,16 +144,8 @@ class SlaUseCases(CustomerDirectory):
 
     def sla_book(self) -> SlaPolicyBook | None:
         """The book of live policies, reloaded only when it has changed."""
-        book_id = SlaPolicyBook.create_id()
-        latest = self.recorder.select_events(book_id, desc=True, limit=1)
-        if not latest:
-            return None
-        cached = self._book_cache
-        if cached is not None and cached[0] == latest[0].originator_version:
-            return cached[1]
-        book: SlaPolicyBook = self.repository.get(book_id)
-        self._book_cache = (book.version, book)
-        return book
+        kept: SlaPolicyBook | None = self._kept_current(SlaPolicyBook.create_id(), "_book_cache")
+        return kept
 
     def _book_for_edit(self, actor: str, now: datetime) -> SlaPolicyBook:
         try:

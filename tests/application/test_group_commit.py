@@ -203,15 +203,15 @@ def test_a_save_takes_the_table_lock_under_its_lock_timeout_in_one_query(
     application = Conversations(env=event_store_env(settings, create_tables=True), clock=clock)
     recorder: Any = application.recorder
     try:
-        with recorder.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as curs:
-                recorder._lock_table_at_once(curs)
-                timeout = curs.execute("SHOW lock_timeout").fetchone()
-                locks = curs.execute(
-                    "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid()"
-                    " AND relation = %s::regclass",
-                    (f"{recorder.datastore.schema}.{recorder.events_table_name}",),
-                ).fetchall()
+        connection = recorder.datastore.get_connection()
+        with connection as conn, conn.transaction(), conn.cursor() as curs:
+            recorder._lock_table_at_once(curs)
+            timeout = curs.execute("SHOW lock_timeout").fetchone()
+            locks = curs.execute(
+                "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND relation = %s::regclass",
+                (f"{recorder.datastore.schema}.{recorder.events_table_name}",),
+            ).fetchall()
         assert next(iter(timeout.values())) == "3s"
         assert {"mode": "ExclusiveLock"} in locks
         open_from_tweet(application)  # and a save still works

@@ -131,3 +131,27 @@ def test_the_global_log_is_in_order_and_after_is_an_exclusive_cursor(
     page = list(application.global_events(after=positions[1], limit=3))
     assert [p for p, _ in page] == positions[2:5]
     assert list(application.global_events(after=positions[-1])) == []
+
+
+def test_last_versions_read_together_answer_until_the_block_ends(
+    application: Conversations,
+) -> None:
+    """``versions_read_together``: one statement for several aggregates' last versions,
+    answered from it inside the block (nested blocks keep the outer reading), read afresh
+    outside."""
+    first, second = open_from_tweet(application).id, open_from_tweet(application).id
+    application.add_note(second, body="checked", actor=AGENT)
+    missing = uuid4()
+    assert application.latest_version(first) == 1
+    assert application.latest_version(second) == 2
+    assert application.latest_version(missing) is None
+
+    with application.versions_read_together([first, second, missing]):
+        application.add_note(first, body="while the block is open", actor=AGENT)
+        assert application.latest_version(first) == 1  # as read when the block began
+        assert application.latest_version(second) == 2
+        assert application.latest_version(missing) is None
+        with application.versions_read_together([first]):
+            assert application.latest_version(first) == 1
+        assert application.latest_version(uuid4()) is None  # not in the block: read now
+    assert application.latest_version(first) == 2
