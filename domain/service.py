@@ -219,8 +219,8 @@ class Service(Application):
         :meth:`latest_version` to answer from until the block ends: a command that checks
         several kept aggregates (the care policy, the SLA book, the incident book) is
         unchanged pays one round trip, not one each. They are read a moment earlier than
-        each check would: a command never saves on what it read without its save's own
-        version check."""
+        each check would read them: the command decides as if it had begun then, which is
+        what any command racing a change of them does anyway."""
         select = getattr(self.recorder, "select_latest_versions", None)
         if select is None or getattr(self._together, "versions", None) is not None:
             yield  # a store without it; or nested: the outer block's reads stand

@@ -24,6 +24,7 @@ import psycopg
 from projections.wakeup import Listener, Wakeup, channel
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+VACUUM_ROWS = 10_000  # a built table this large is vacuumed before it serves (PostgreSQL)
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -309,15 +310,24 @@ class PostgresReadStore(ReadStore):
 
     def analyze(self, tables: Iterable[str]) -> None:
         """A new table has no statistics until autovacuum gets to it; without them the
-        planner sorts the whole inbox for a page it could read off an index. VACUUM also
-        marks the bulk-loaded pages all-visible, so an index-only scan (a tag's page)
-        reads no table page per row to learn whether that row is visible."""
+        planner sorts the whole inbox for a page it could read off an index. A large table
+        is VACUUMed too, which marks the bulk-loaded pages all-visible, so an index-only
+        scan (a tag's page) reads no table page per row to learn whether that row is
+        visible; a small one is not worth the vacuum's fixed cost (some 20 ms a table)."""
+        tables = list(tables)
         with self.pool.connection() as conn:
             _characterise(conn, reading=False)
             conn.autocommit = True  # VACUUM runs outside a transaction
             try:
                 for table in tables:
-                    conn.execute(f"VACUUM (ANALYZE) {table}")
+                    conn.execute(f"ANALYZE {table}")
+                large = conn.execute(
+                    "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND reltuples >= %s"
+                    " AND relnamespace = current_schema()::regnamespace",
+                    (tables, VACUUM_ROWS),
+                ).fetchall()
+                for (table,) in large:
+                    conn.execute(f"VACUUM {table}")
             finally:
                 conn.autocommit = False
 

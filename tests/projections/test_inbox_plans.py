@@ -104,3 +104,29 @@ def test_the_inbox_benchmark_seeds_the_indexes_the_projection_makes(read_store: 
         if ddl.startswith("CREATE INDEX")
     }
     assert seeded == made
+
+
+def test_a_built_table_is_analyzed_and_a_large_one_vacuumed(read_store: ReadStore) -> None:
+    """``ReadStore.analyze`` after a build: statistics for every table; on PostgreSQL a
+    VACUUM too for a table of ``VACUUM_ROWS`` or more (all-visible pages for index-only
+    scans), and none for a small one (its fixed cost is not worth it)."""
+    from projections.db import VACUUM_ROWS
+
+    with read_store.transaction(lock_key="t") as tx:
+        tx.run("CREATE TABLE t_small (id INTEGER PRIMARY KEY)")
+        tx.run("CREATE TABLE t_large (id INTEGER PRIMARY KEY)")
+        tx.run_many("INSERT INTO t_small (id) VALUES (?)", [[i] for i in range(10)])
+        tx.run_many("INSERT INTO t_large (id) VALUES (?)", [[i] for i in range(VACUUM_ROWS)])
+    read_store.analyze(["t_small", "t_large"])
+    if isinstance(read_store, SQLiteReadStore):
+        assert read_store.query("SELECT COUNT(*) AS n FROM t_large") == [{"n": VACUUM_ROWS}]
+        return  # nothing to gather there (SQLiteReadStore.analyze)
+    rows = read_store.query(
+        "SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS"
+        " analyzed FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+        " AND relname IN ('t_small', 't_large') ORDER BY relname"
+    )
+    assert rows == [
+        {"relname": "t_large", "vacuumed": True, "analyzed": True},
+        {"relname": "t_small", "vacuumed": False, "analyzed": True},
+    ]
