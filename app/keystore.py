@@ -210,6 +210,7 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
             curs.execute(
                 SQL("SELECT owner_id, wrapped FROM {} WHERE owner_id = ANY(%s)").format(self._keys),
                 (list(owners),),
+                prepare=True,
             )
             rows = curs.fetchall()
         return {r["owner_id"]: None if r["wrapped"] is None else bytes(r["wrapped"]) for r in rows}
@@ -223,6 +224,7 @@ class PostgresKeyRecorder(_KeyKeeping, PostgresApplicationRecorder):
                     " WHERE originator_id = ANY(%s) GROUP BY originator_id"
                 ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
                 (list(originator_ids),),
+                prepare=True,
             )
             return {r["originator_id"]: int(r["version"]) for r in curs.fetchall()}
 

@@ -200,10 +200,14 @@ class KeyRing:
         cached = self._cache.get(owner)
         if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
             return True, cached[1]
+        began = time.monotonic()
         exists, wrapped = self.storage.select_data_key(owner)
         if not exists:
             return False, None
         key = None if wrapped is None else self._unwrap(owner, wrapped)
+        current = self._cache.get(owner)
+        if current is not None and current[0] >= began:
+            return True, current[1]  # set while this was read (an erasure's None): it stands
         self._cache[owner] = (time.monotonic(), key)
         return True, key
 
@@ -220,10 +224,15 @@ class KeyRing:
         ]  # fmt: skip
         if not wanted:
             return
+        began = time.monotonic()
         found = self.storage.select_data_keys(wanted)
+        opened = {o: None if w is None else self._unwrap(o, w) for o, w in found.items()}
         now = time.monotonic()
-        for owner, wrapped in found.items():
-            self._cache[owner] = (now, None if wrapped is None else self._unwrap(owner, wrapped))
+        for owner, key in opened.items():
+            current = self._cache.get(owner)
+            if current is not None and current[0] >= began:
+                continue  # set while these were read (an erasure's None): that one stands
+            self._cache[owner] = (now, key)
 
     def key_for_sealing(self, owner: UUID) -> bytes | None:
         """The owner's data key, made now if they have none; None once destroyed."""

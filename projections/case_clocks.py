@@ -113,7 +113,7 @@ def clock_from_text(text: str) -> SlaClock:
 
     A known terms text is a whole JSON object, so a state beginning with it holds exactly
     those terms (what follows can only be ``,`` or ``}``)."""
-    for known, terms in _KNOWN_TERMS.items():
+    for known, terms in tuple(_KNOWN_TERMS.items()):  # another thread may add one meanwhile
         head = TERMS_HEAD + known
         if text.startswith(head):
             after = text[len(head) :]

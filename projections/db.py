@@ -243,8 +243,11 @@ class PostgresReadStore(ReadStore):
         # No parallel plans: every read here is an index range of a page or a bounded
         # count, and starting the workers of a parallel scan took longer (5 ms at a million
         # cases) than the whole page read without them.
-        options = "-c max_parallel_workers_per_gather=0"
-        kwargs["options"] = f"{options} -c search_path={schema}" if schema else options
+        # (libpq's ``options`` replaces PGOPTIONS: what that says is kept, first.)
+        options = [os.environ.get("PGOPTIONS", ""), "-c max_parallel_workers_per_gather=0"]
+        if schema:
+            options.append(f"-c search_path={schema}")
+        kwargs["options"] = " ".join(o for o in options if o)
         self.pool = ConnectionPool(
             kwargs=kwargs, min_size=1, max_size=pool_size, open=True, name="parley-read"
         )

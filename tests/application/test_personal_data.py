@@ -512,3 +512,21 @@ def test_a_page_of_the_log_opens_as_its_events_do_one_by_one(
     assert of_erased and all(is_erased(e) for e in of_erased)
     assert of_kept and not any(is_erased(e) for e in of_kept)
     assert any(SECRET in json.dumps(vars(e), default=str) for e in of_kept)
+
+
+def test_a_page_holding_an_erasure_makes_a_reader_forget_the_key_it_had_cached(
+    application: Conversations, store: dict[str, str], clock: Clock
+) -> None:
+    """A reader that opened a customer's case (their key cached, fresh) and then reads the
+    log page holding their erasure must not keep the key: later reads show them erased."""
+    case, customer, _ = a_case(application)
+    reader = other_process(store, clock)
+    try:
+        assert reader.get_conversation(case).messages[0]["body"].endswith(SECRET)
+        assert reader.keys.lookup(customer)[1] is not None  # cached
+        application.erase_customer(customer, actor=SUPERVISOR, reference="DSR-3")
+        page = application.recorder.select_notifications(start=1, limit=10_000)
+        reader.mapper.to_domain_events(page)  # type: ignore[attr-defined]
+        assert reader.keys.lookup(customer) == (True, None)
+    finally:
+        reader.close()
