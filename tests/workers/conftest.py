@@ -84,8 +84,32 @@ class Rig:
             SimpleWorker(queues, connection=connection).work(burst=True)
             if until():
                 return
-            assert time.monotonic() < deadline, "the condition did not come true in time"
+            assert time.monotonic() < deadline, (
+                "the condition did not come true in time\n" + self.state()
+            )
             time.sleep(0.2)
+
+    def state(self) -> str:
+        """What the queues, RQ's registries and the outbox hold: a timed-out run's why."""
+        from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+
+        connection = self.ctx.redis
+        lines = [f"now {time.time():.1f}; outbox at {self.outbox.position()},"
+                 f" log head {self.outbox.events.head()}"]  # fmt: skip
+        for name in QUEUES:
+            scheduled = ScheduledJobRegistry(name, connection=connection)
+            lines.append(
+                f"{name}: queued {Queue(name, connection=connection).job_ids},"
+                f" scheduled {connection.zrange(scheduled.key, 0, -1, withscores=True)},"
+                f" finished {FinishedJobRegistry(name, connection=connection).get_job_ids()},"
+                f" failed {FailedJobRegistry(name, connection=connection).get_job_ids()}"
+            )
+        for position, event in self.outbox.events.read(0, 10_000)[-12:]:
+            lines.append(
+                f"  {position} {type(event).__qualname__} {getattr(event, 'code', '')}"
+                f" retry_at={getattr(event, 'retry_at', '')} at={getattr(event, 'timestamp', '')}"
+            )
+        return "\n".join(lines)
 
     def reply(self, cid, reply_id):  # type: ignore[no-untyped-def]
         return self.app.find_reply(cid, reply_id)
