@@ -37,12 +37,14 @@ log = logging.getLogger("parley.workers")
 @click.option("--burst", is_flag=True, help="run the queued jobs, then exit")
 def worker(burst: bool) -> None:
     """Run an RQ worker (with its scheduler, so retries and delayed jobs run)."""
-    from rq import Queue, Worker
+    from rq import Queue
+
+    from workers.rq_workers import ParleyWorker
 
     settings = Settings.from_env()
     connection = Redis.from_url(settings.redis_url)
     names = queues.QUEUES
-    Worker(
+    ParleyWorker(
         [Queue(n, connection=connection) for n in names], connection=connection,
         maintenance_interval=settings.worker_maintenance_seconds,
     ).work(with_scheduler=True, burst=burst)  # fmt: skip

@@ -18,7 +18,7 @@ from uuid import UUID
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from app import create_app
 from app.config import Settings
@@ -26,6 +26,7 @@ from projections.log import NotificationLog
 from workers import context
 from workers.outbox import Outbox
 from workers.queues import QUEUES
+from workers.rq_workers import BurstWorker
 
 
 def noop() -> None:
@@ -55,7 +56,7 @@ def rq_noop(connection: redis.Redis, n: int) -> float:
     started = time.perf_counter()
     for _ in range(n):
         queue.enqueue("bench.channels.noop")  # by path: __main__ functions cannot be jobs
-    SimpleWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
+    BurstWorker([queue], connection=connection).work(burst=True, logging_level="WARNING")
     return n / (time.perf_counter() - started)
 
 
@@ -90,7 +91,7 @@ class Rig:
     def drain(self, done: Callable[[], bool], timeout: float = 600.0) -> bool:
         """The outbox, then one ``SimpleWorker`` in burst mode, until ``done()`` (True), or
         ``timeout`` seconds (False)."""
-        worker = SimpleWorker([Queue(q, connection=self.connection) for q in QUEUES],
+        worker = BurstWorker([Queue(q, connection=self.connection) for q in QUEUES],
                               connection=self.connection)  # fmt: skip
         deadline = time.monotonic() + timeout
         while True:

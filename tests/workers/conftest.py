@@ -1,7 +1,8 @@
 """The workers tier: a real store, a real redis-server, the X stand-in, tweepy, RQ.
 
-Jobs run in this process with RQ's ``SimpleWorker`` (burst), after RQ's own scheduler
-has moved the delayed jobs that are due; the outbox runs as it does in production.
+Jobs run in this process with RQ's ``SimpleWorker`` (burst; as ``BurstWorker``, whose
+end cannot wait a minute for its pubsub thread), after RQ's own scheduler has moved the
+delayed jobs that are due; the outbox runs as it does in production.
 Redis is the machine's, on a database of the tests' own (flushed around each test), or
 a private ``redis-server`` for the tests that stop it.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
 from app.config import Settings
@@ -30,6 +32,7 @@ from tests.support.x_standin import XStandIn
 from workers import context
 from workers.outbox import Outbox
 from workers.queues import QUEUES
+from workers.rq_workers import BurstWorker
 
 CONSUMER_SECRET, TOKEN_SECRET = "consumer-secret", "token-secret"
 BRAND = "1700000000000000001"
@@ -81,7 +84,7 @@ class Rig:
             scheduler = RQScheduler(QUEUES, connection=connection)
             scheduler.prepare_registries(list(QUEUES))  # as a worker's scheduler does
             scheduler.enqueue_scheduled_jobs()
-            SimpleWorker(queues, connection=connection).work(burst=True)
+            BurstWorker(queues, connection=connection).work(burst=True)
             if until():
                 return
             assert time.monotonic() < deadline, (
@@ -91,11 +94,9 @@ class Rig:
 
     def state(self) -> str:
         """What the queues, RQ's registries and the outbox hold: a timed-out run's why."""
-        from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
-
         connection = self.ctx.redis
-        lines = [f"now {time.time():.1f}; outbox at {self.outbox.position()},"
-                 f" log head {self.outbox.events.head()}"]  # fmt: skip
+        head = self.outbox.events.head()
+        lines = [f"now {time.time():.1f}; outbox at {self.outbox.position()}, log head {head}"]
         for name in QUEUES:
             scheduled = ScheduledJobRegistry(name, connection=connection)
             lines.append(
@@ -104,7 +105,7 @@ class Rig:
                 f" finished {FinishedJobRegistry(name, connection=connection).get_job_ids()},"
                 f" failed {FailedJobRegistry(name, connection=connection).get_job_ids()}"
             )
-        for position, event in self.outbox.events.read(0, 10_000)[-12:]:
+        for position, event in self.outbox.events.read(max(0, head - 12), 12):
             lines.append(
                 f"  {position} {type(event).__qualname__} {getattr(event, 'code', '')}"
                 f" retry_at={getattr(event, 'retry_at', '')} at={getattr(event, 'timestamp', '')}"

@@ -21,7 +21,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -41,6 +41,7 @@ from tests.workers.conftest import (
 from workers.channels.x import Usage
 from workers.polling import Cursors, XPoller
 from workers.queues import QUEUES
+from workers.rq_workers import BurstWorker
 
 CUSTOMERS = 200
 ARRIVAL = timedelta(minutes=5)
@@ -124,7 +125,7 @@ class Outage:
             moved = self.move_due()
             busy = any(q.count for q in queues)
             if busy:
-                SimpleWorker(queues, connection=connection).work(burst=True)
+                BurstWorker(queues, connection=connection).work(burst=True)
             if not (read or moved or busy):
                 return
         raise AssertionError("the workers never settled")

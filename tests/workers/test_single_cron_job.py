@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.cron import CronScheduler
 
 from tests.workers.conftest import redis_url
 from workers import queues
+from workers.rq_workers import BurstWorker
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_ticks_while_the_last_run_is_queued_enqueue_nothing_and_after_it_ran_one
         job.enqueue(connection)
     assert queue.job_ids == ["parley-sla-sweep"]
 
-    SimpleWorker([queue], connection=connection).work(burst=True)
+    BurstWorker([queue], connection=connection).work(burst=True)
     assert queue.job_ids == []
     job.enqueue(connection)
     assert queue.job_ids == ["parley-sla-sweep"]
